@@ -17,7 +17,11 @@ from collections.abc import Sequence
 from seqgame.errors import SeqgameError
 
 #: Modules that add subcommands (``add_parser(subparsers)``), in help order.
-COMMAND_MODULES: list[str] = ["seqgame.cli"]
+COMMAND_MODULES: list[str] = [
+    "seqgame.cli",  # games, solve
+    "seqgame.run_cli",  # train, plot, demo
+    "seqgame.backends.llm.cli",  # sft (imports torch lazily)
+]
 
 
 def _games(args: argparse.Namespace) -> int:
@@ -111,7 +115,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
-        importlib.import_module(name).add_parser(sub)
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:  # a missing dependency of an existing module is a real error
+                raise
+            continue
+        module.add_parser(sub)
     return parser
 
 
