@@ -163,7 +163,7 @@ def spne(
             np.copyto(chosen_a, qa, where=take)
             np.copyto(chosen_d, qd, where=take)
         values = np.where(game.allowed, chosen_a, -np.inf)
-        best_attack = values.argmax(axis=1)
+        best_attack = (values >= values.max(axis=1, keepdims=True) - atol).argmax(axis=1)
         att_policy[t, rows, best_attack] = 1.0
         np.put_along_axis(dfd_policy[t], chosen[:, :, None], 1.0, axis=2)
         w_a[t] = values[rows, best_attack]

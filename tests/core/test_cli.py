@@ -1,0 +1,89 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from seqgame.cli import main
+from seqgame.games import BUILTIN_GAMES
+
+CONTRACT_KEYS = {"concept", "attacker", "defender", "value", "asr", "over_refusal", "safety"}
+
+
+def test_games_lists_every_builtin(capsys):
+    assert main(["games"]) == 0
+    out = capsys.readouterr().out
+    for name in BUILTIN_GAMES:
+        assert name in out
+
+
+def test_games_show_prints_a_loadable_spec(capsys, tmp_path):
+    assert main(["games", "show", "example_v1"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("seqgame: 1")
+    path = tmp_path / "g.yaml"
+    path.write_text(text)
+    assert main(["solve", str(path), "--json"]) == 0
+
+
+def test_solve_json_contract(capsys):
+    assert main(["solve", "example_v1", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert CONTRACT_KEYS <= set(out)
+    assert out["concept"] == "spne"
+    assert set(out["defender"]) == {f"{s}/{a}" for s in ("s1", "s2")
+                                    for a in ("direct", "role_play", "caesar")}
+    assert out["defender"]["s1/direct"] == {"refuse": 1.0}
+    assert out["value"] == {"attacker": -1.0, "defender": 1.5}
+    assert out["asr"] == 0.0 and out["over_refusal"] == 0.0
+    assert out["safety"]["pointwise"] is True and out["safety"]["violations"] == []
+    assert sum(out["attacker"]["s2"].values()) == pytest.approx(1.0)
+
+
+def test_solve_reports_violations_in_json(capsys):
+    assert main(["solve", "jailbreak_nofallback_v1", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["safety"]["pointwise"] is False
+    v = out["safety"]["violations"][0]
+    assert {"seed", "attack", "response", "reward", "probability", "on_path"} <= set(v)
+
+
+def test_solve_weak_tie_breaking_and_tie_sets(capsys):
+    assert main(["solve", "entry_deterrence", "--json", "--tie-breaking", "weak"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["details"]["tie_breaking"] == "weak"
+    assert out["details"]["defender_ties"][0]["attack"] == "out"
+
+
+def test_multiturn_json_has_per_turn(capsys):
+    assert main(["solve", "jailbreak_multiturn_v1", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert len(out["per_turn"]) == 3
+
+
+def test_readable_table(capsys):
+    assert main(["solve", "jailbreak_nofallback_v1"]) == 0
+    out = capsys.readouterr().out
+    assert "UNSAFE" in out and "no safe fallback" in out
+
+
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["solve", "jailbreak_hidden_v1"], "pbe"),
+        (["solve", "no_such_game"], "seqgame games"),
+        (["solve", "example_v1", "--concept", "magic"], "unknown concept"),
+        (["solve", "example_v1", "--leader", "defender"], "takes no option"),
+        (["games", "show"], "needs a game name"),
+    ],
+)
+def test_errors_exit_2_with_one_line(capsys, argv, fragment):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert fragment in err and "Traceback" not in err
+
+
+def test_console_script_entry_point():
+    proc = subprocess.run([sys.executable, "-m", "seqgame.cli", "games"], capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0 and "jailbreak_v1" in proc.stdout
