@@ -332,8 +332,9 @@ class SequentialGame:
 
     @cached_property
     def by_response(self) -> tuple[np.ndarray, np.ndarray]:
-        """``(U_A, U_D)`` laid out ``(D, X, A)`` so reductions over responses stream."""
-        return tuple(np.ascontiguousarray(np.moveaxis(u, 2, 0)) for u in self.payoffs)
+        """``(U_A, U_D)`` laid out ``(D, A, X)``: reductions over responses and attacks
+        both run over leading axes, so NumPy streams through memory."""
+        return tuple(np.ascontiguousarray(np.transpose(u, (2, 1, 0))) for u in self.payoffs)
 
     # ----------------------------------------------------------------- lookups
     def seed_index(self, seed_id: str) -> int:

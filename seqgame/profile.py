@@ -98,6 +98,13 @@ class Profile:
         return cls(att, dfd)
 
     @classmethod
+    def trusted(cls, attacker: np.ndarray, defender: np.ndarray) -> Profile:
+        """Wrap arrays a solver built in the right shapes, skipping validation."""
+        attacker.setflags(write=False)
+        defender.setflags(write=False)
+        return cls(attacker, defender)
+
+    @classmethod
     def uniform(cls, game: SequentialGame) -> Profile:
         """Attacker uniform over allowed attacks, defender uniform over responses."""
         n_x, n_a, n_d = game.shape

@@ -17,6 +17,7 @@ sets are reported too. Ties use the tolerance ``atol`` on payoffs.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Literal
 
 import numpy as np
@@ -54,23 +55,37 @@ class SPNEResult:
 
     Attributes:
         concept: ``"spne"``.
-        profile: the pure equilibrium profile (Markov).
         value_attacker, value_defender: equilibrium payoffs.
         tie_breaking: ``"strong"`` or ``"weak"``.
+        attack_choice: int ``(T, X)``, the attack played at each seed and turn.
+        response_choice: int ``(T, A, X)``, the response at every node, off path included.
         continuation_attacker, continuation_defender: float ``(T + 1, X)`` continuation
             values W[t][x] (W[T] = 0).
         atol: tie tolerance used.
     """
 
     game: SequentialGame
-    profile: Profile
     value_attacker: float
     value_defender: float
     tie_breaking: str
+    attack_choice: np.ndarray
+    response_choice: np.ndarray
     continuation_attacker: np.ndarray
     continuation_defender: np.ndarray
     atol: float
     concept: str = "spne"
+
+    @cached_property
+    def profile(self) -> Profile:
+        """The pure equilibrium profile (Markov), materialised on first use."""
+        g = self.game
+        n_x, n_a, n_d = g.shape
+        att = np.zeros((g.turns, n_x, n_a))
+        np.put_along_axis(att, self.attack_choice[:, :, None], 1.0, axis=2)
+        dfd = np.zeros((g.turns, n_x, n_a, n_d))
+        choice = np.transpose(self.response_choice, (0, 2, 1))[..., None].astype(np.intp)
+        np.put_along_axis(dfd, choice, 1.0, axis=3)
+        return Profile.trusted(att, dfd)
 
     def defender_ties(self) -> list[DefenderTie]:
         """Every defender node (allowed attacks only) with more than one optimal response."""
@@ -101,6 +116,83 @@ class SPNEResult:
         return out
 
 
+_BLOCK_CELLS = 131_072
+
+
+class _Workspace:
+    """Preallocated per-block temporaries (reused across blocks and turns)."""
+
+    def __init__(self, n_a: int, width: int) -> None:
+        self.threshold = np.empty((n_a, width))
+        self.chosen_a = np.empty((n_a, width))
+        self.diff = np.empty((n_a, width))
+        self.take = np.empty((n_a, width), dtype=bool)
+        self.better = np.empty((n_a, width), dtype=bool)
+
+    def view(self, width: int) -> tuple[np.ndarray, ...]:
+        return (self.threshold[:, :width], self.chosen_a[:, :width], self.diff[:, :width],
+                self.take[:, :width], self.better[:, :width])
+
+
+def _solve_block(
+    game: SequentialGame, t: int, cols: slice, u_a: np.ndarray, u_d: np.ndarray,
+    w_a: np.ndarray, w_d: np.ndarray, attack_choice: np.ndarray, response_choice: np.ndarray,
+    strong: bool, atol: float, work: _Workspace,
+) -> None:
+    """Backward induction at turn ``t`` for the seeds ``cols`` (writes results in place)."""
+    n_d, n_a, _ = u_d.shape
+    ua, ud = u_a[:, :, cols], u_d[:, :, cols]
+    width = ud.shape[2]
+    last = t == game.turns - 1
+    wa_next, wd_next = w_a[t + 1, cols], w_d[t + 1, cols]
+    final = game.accrual == "final"
+
+    def q(u: np.ndarray, w: np.ndarray, d: int) -> np.ndarray:
+        if last or not game.refusal_mask[d]:
+            return u[d]
+        if final:
+            return np.broadcast_to(game.discount * w[None, :], (n_a, width))
+        return u[d] + game.discount * w[None, :]
+
+    threshold, chosen_a, diff, take, better = work.view(width)
+    np.copyto(threshold, q(ud, wd_next, 0))
+    for d in range(1, n_d):
+        np.maximum(threshold, q(ud, wd_next, d), out=threshold)
+    threshold -= atol
+    chosen = response_choice[t, :, cols]
+    chosen_a.fill(-np.inf if strong else np.inf)
+    for d in range(n_d):
+        qa = q(ua, wa_next, d)
+        np.greater_equal(q(ud, wd_next, d), threshold, out=take)
+        if strong:
+            np.subtract(qa, chosen_a, out=diff)
+        else:
+            np.subtract(chosen_a, qa, out=diff)
+        np.greater(diff, atol, out=better)
+        take &= better
+        np.copyto(chosen, d, where=take)
+        np.copyto(chosen_a, qa, where=take)
+    allowed = game.allowed[cols].T
+    if not allowed.all():
+        np.copyto(chosen_a, -np.inf, where=~allowed)
+    best = chosen_a.max(axis=0)
+    best -= atol
+    choice = attack_choice[t, cols]
+    choice.fill(n_a)
+    for a in range(n_a - 1, -1, -1):  # the first optimal attack wins
+        np.copyto(choice, a, where=chosen_a[a] >= best)
+    idx = np.arange(width)
+    w_a[t, cols] = chosen_a[choice, idx]
+    d_star = chosen[choice, idx].astype(np.intp)
+    u_star = ud[d_star, choice, idx]
+    if last:
+        w_d[t, cols] = u_star
+        return
+    cont = game.discount * wd_next
+    refused = game.refusal_mask[d_star]
+    w_d[t, cols] = np.where(refused, cont if final else u_star + cont, u_star)
+
+
 def spne(
     game: SequentialGame, tie_breaking: TieBreaking = "strong", atol: float = 1e-9
 ) -> SPNEResult:
@@ -127,54 +219,29 @@ def spne(
         raise SolverError(f"tie_breaking = {tie_breaking!r}: use 'strong' or 'weak'")
     if not atol >= 0:
         raise SolverError(f"atol = {atol!r}: use a tolerance >= 0")
-    u_a, u_d = game.by_response  # (D, X, A): reductions over D stream through memory
-    n_d, n_x, n_a = u_d.shape
+    u_a, u_d = game.by_response  # (D, A, X): every reduction streams over leading axes
+    n_d, n_a, n_x = u_d.shape
     turns = game.turns
-    att_policy = np.zeros((turns, n_x, n_a))
-    dfd_policy = np.zeros((turns, n_x, n_a, n_d))
+    attack_choice = np.zeros((turns, n_x), dtype=np.intp)
+    response_choice = np.zeros((turns, n_a, n_x), dtype=np.int8 if n_d < 128 else np.intp)
     w_a = np.zeros((turns + 1, n_x))
     w_d = np.zeros((turns + 1, n_x))
-    rows = np.arange(n_x)
-    sign = 1.0 if tie_breaking == "strong" else -1.0
+    # Seeds are independent: solve blocks of columns small enough that every temporary
+    # stays in cache, so the payoff tensors are read from memory once per turn.
+    block = max(1, _BLOCK_CELLS // n_a)
+    work = _Workspace(n_a, min(block, n_x))
     for t in range(turns - 1, -1, -1):
-        last = t == turns - 1
-        final = game.accrual == "final"
-
-        def shifted(u: np.ndarray, w: np.ndarray, d: int) -> np.ndarray:
-            if last or not game.refusal_mask[d]:
-                return u[d]
-            if final:
-                return np.broadcast_to(game.discount * w[:, None], (n_x, n_a))
-            return u[d] + game.discount * w[:, None]
-
-        best_d = None
-        for d in range(n_d):
-            qd = shifted(u_d, w_d[t + 1], d)
-            best_d = qd.copy() if best_d is None else np.maximum(best_d, qd, out=best_d)
-        chosen = np.zeros((n_x, n_a), dtype=np.intp)
-        chosen_a = np.full((n_x, n_a), -sign * np.inf)
-        chosen_d = np.zeros((n_x, n_a))
-        threshold = best_d - atol
-        for d in range(n_d):
-            qd = shifted(u_d, w_d[t + 1], d)
-            qa = shifted(u_a, w_a[t + 1], d)
-            take = (qd >= threshold) & (sign * qa > sign * chosen_a + atol)
-            np.copyto(chosen, d, where=take)
-            np.copyto(chosen_a, qa, where=take)
-            np.copyto(chosen_d, qd, where=take)
-        values = np.where(game.allowed, chosen_a, -np.inf)
-        best_attack = (values >= values.max(axis=1, keepdims=True) - atol).argmax(axis=1)
-        att_policy[t, rows, best_attack] = 1.0
-        np.put_along_axis(dfd_policy[t], chosen[:, :, None], 1.0, axis=2)
-        w_a[t] = values[rows, best_attack]
-        w_d[t] = chosen_d[rows, best_attack]
-    profile = Profile.from_arrays(game, att_policy, dfd_policy)
+        for start in range(0, n_x, block):
+            cols = slice(start, min(start + block, n_x))
+            _solve_block(game, t, cols, u_a, u_d, w_a, w_d, attack_choice, response_choice,
+                         tie_breaking == "strong", atol, work)
     return SPNEResult(
         game=game,
-        profile=profile,
         value_attacker=float(np.dot(game.prior, w_a[0])),
         value_defender=float(np.dot(game.prior, w_d[0])),
         tie_breaking=tie_breaking,
+        attack_choice=attack_choice,
+        response_choice=response_choice,
         continuation_attacker=w_a,
         continuation_defender=w_d,
         atol=atol,

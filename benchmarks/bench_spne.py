@@ -1,0 +1,69 @@
+"""SPNE solve time as the game grows, against the memory-bandwidth floor.
+
+For each size, prints the exact SPNE time (layout cached, as after the first solve), the
+time of one NumPy pass over both payoff tensors in the same layout (``sum`` over the
+response axis: the floor), and their ratio. Targets (issue 2): the 1,000 × 21 × 2 game in
+under 10 ms; within 3× of the floor for large games; multi-turn by DP over turns.
+
+Run: ``OMP_NUM_THREADS=1 python benchmarks/bench_spne.py [--quick]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+from seqgame.game import Label, Observation, Rewards, Seed, SequentialGame
+from seqgame.spne import spne
+
+
+def make_game(n_x: int, n_a: int, n_d: int, turns: int, rng: np.random.Generator) -> SequentialGame:
+    seeds = tuple(Seed(f"s{i}", Label.HARMFUL if i % 2 else Label.BENIGN, 1.0 / n_x)
+                  for i in range(n_x))
+    unsafe = rng.random((n_x, n_a, n_d))
+    unsafe[:, :, 0] = 0.0
+    return SequentialGame(
+        name=f"bench_{n_x}x{n_a}x{n_d}x{turns}", seeds=seeds,
+        attacks=tuple(f"a{i}" for i in range(n_a)), responses=tuple(f"d{j}" for j in range(n_d)),
+        refusals=frozenset({"d0"}), observation=Observation.FULL, unsafe=unsafe,
+        rewards=Rewards(), turns=turns,
+    )
+
+
+def best_of(fn, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes only")
+    args = parser.parse_args()
+    rng = np.random.default_rng(0)
+    sizes = [(1_000, 21, 2, 1), (10_000, 21, 2, 1), (1_000, 21, 2, 5), (1_000, 100, 4, 1)]
+    if not args.quick:
+        sizes += [(100_000, 21, 2, 1), (200_000, 50, 3, 1), (100_000, 21, 2, 10)]
+    print(f"{'X x A x D x T':>22} {'leaves':>12} {'spne ms':>9} {'floor ms':>9} {'ratio':>6}"
+          f" {'first ms':>9}")
+    for n_x, n_a, n_d, turns in sizes:
+        g = make_game(n_x, n_a, n_d, turns, rng)
+        t0 = time.perf_counter()
+        spne(g)
+        first = time.perf_counter() - t0
+        u_a, u_d = g.by_response
+        repeat = 5 if n_x * n_a * n_d < 5e6 else 3
+        t_spne = best_of(lambda g=g: spne(g), repeat)
+        t_floor = turns * best_of(lambda: (u_a.sum(axis=0), u_d.sum(axis=0)), repeat)
+        leaves = n_x * n_a * n_d * turns
+        print(f"{f'{n_x}x{n_a}x{n_d}x{turns}':>22} {leaves:>12,} {t_spne * 1e3:>9.2f} "
+              f"{t_floor * 1e3:>9.2f} {t_spne / t_floor:>6.2f} {first * 1e3:>9.2f}")
+
+
+if __name__ == "__main__":
+    main()
