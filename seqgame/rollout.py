@@ -3,17 +3,23 @@
 Pure NumPy, one vectorised pass per turn (no Python loop per episode). Realised rewards
 follow MAGIC's eq. 7–11 with the unsafe outcome drawn per answer, so their expectation
 is the game's U_A / U_D; games with explicit payoff tables pay the table value.
+
+Speed: categorical draws use exact inverse-CDF lookups through guide tables (Chen & Asau,
+1974) instead of comparing every episode with every column, and per-answer rewards are
+gathered from a table of :func:`realized_rewards` over all (x, a, d, unsafe) cells, so the
+engine and the environments (``seqgame.envs``) share one reward computation.
 """
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
 
 from seqgame.errors import InvalidProfileError
 from seqgame.game import Observation, SequentialGame
-from seqgame.profile import Profile
+from seqgame.profile import PROB_ATOL, Profile
 
 
 @dataclass(frozen=True)
@@ -68,7 +74,8 @@ def realized_rewards(
     With explicit payoff tables the table value is returned (``unsafe`` is ignored).
     """
     if game.rewards is None:
-        return game.u_attacker[seeds, attacks, responses], game.u_defender[seeds, attacks, responses]
+        cells = (seeds, attacks, responses)
+        return game.u_attacker[cells], game.u_defender[cells]
     r = game.rewards
     refused = game.refusal_mask[responses]
     match = game.harmful[seeds] == refused
@@ -76,6 +83,142 @@ def realized_rewards(
     fmt = np.where(game.malformed_mask[attacks], -r.r_fmt, r.r_fmt)
     r_a = -r_d + fmt + game.attacker_bonus[seeds, attacks]
     return r_a, r_d
+
+
+@dataclass(frozen=True, eq=False)
+class _Sampler:
+    """Inverse-CDF sampler for the rows of a probability table ``(R, K)``.
+
+    A guide table (Chen & Asau 1974) maps each of M equal buckets of u ∈ [0, 1) to the
+    number of CDF entries at or below the bucket's left edge; a draw starts there and steps
+    right while the row's CDF is still <= u — a step or two for a few percent of draws.
+    The result is exactly ``#{k : cdf[k] <= u}``, as a full search would give, then clipped
+    to the row's last positive-probability column (so rounding never picks a zero).
+    Small batches skip the guide (``guide is None``) and compare u with the whole row.
+
+    Attributes:
+        cdf: float ``(R * (K + 1),)`` normalised row CDFs, each row closed by +inf.
+        guide: int ``(R * M,)`` start column per (row, bucket), or None.
+        last: int ``(R,)`` last positive-probability column per row.
+        k: K.
+        m: M, a power of two, so ``u * M`` and the bucket edges are exact.
+    """
+
+    cdf: np.ndarray
+    guide: np.ndarray | None
+    last: np.ndarray
+    k: int
+    m: int
+
+
+#: Upper bound on guide-table entries per sampler (memory), rows x buckets.
+_GUIDE_CELLS = 1 << 22
+#: Batches with at most this many (draw, column) pairs compare u with whole rows.
+_DENSE_CELLS = 1 << 15
+
+
+def _sampler(probs: np.ndarray, n_draws: int) -> _Sampler:
+    """Build the sampler of ``probs`` ``(R, K)`` for about ``n_draws`` draws.
+
+    Draws are exact for any bucket count M, so M only trades set-up time (R·M) against
+    stepping; it shrinks for small batches and huge tables.
+    """
+    n_rows, k = probs.shape
+    probs = np.maximum(probs, 0.0)  # from_arrays tolerates -1e-6; a CDF must not decrease
+    cdf = np.cumsum(probs, axis=1)
+    cdf /= cdf[:, -1:]
+    closed = np.concatenate([cdf, np.full((n_rows, 1), np.inf)], axis=1).ravel()
+    last = k - 1 - np.argmax(probs[:, ::-1] > 0, axis=1)
+    if n_draws * k <= _DENSE_CELLS:
+        return _Sampler(closed, None, last, k, 0)
+    m = max(256, 1 << int(np.ceil(np.log2(4 * k))))
+    while m > 1 and n_rows * m > min(_GUIDE_CELLS, max(1024, 4 * n_draws)):
+        m //= 2
+    # guide[r, b] = #{k : cdf[r, k] <= b / m} = #{k : ceil(m * cdf[r, k]) <= b}, counted
+    # with one bincount; m is a power of two, so m * cdf is exact.
+    first = np.ceil(cdf * m).astype(np.intp) + (m + 1) * np.arange(n_rows)[:, None]
+    counts = np.bincount(first.ravel(), minlength=n_rows * (m + 1)).reshape(n_rows, m + 1)
+    guide = np.cumsum(counts, axis=1)[:, :m].astype(np.int32)
+    return _Sampler(closed, guide.ravel(), last, k, m)
+
+
+def _draw(s: _Sampler, rows: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Categorical draws for ``rows`` (int ``(N,)``) from uniforms ``u`` ``(N,)`` in [0, 1)."""
+    base = rows * (s.k + 1)
+    if s.guide is None:
+        cols = base[:, None] + np.arange(s.k)
+        out = (s.cdf[cols] <= u[:, None]).sum(axis=1)
+        return np.minimum(out, s.last[rows], out=out)
+    bucket = (u * s.m).astype(np.intp)
+    bucket += rows * s.m
+    pos = s.guide[bucket] + base
+    step = np.flatnonzero(s.cdf[pos] <= u)
+    while step.size:
+        pos[step] += 1
+        step = step[s.cdf[pos[step]] <= u[step]]
+    pos -= base
+    return np.minimum(pos, s.last[rows], out=pos)
+
+
+@dataclass(frozen=True, eq=False)
+class _Tables:
+    """The game's tables and one (attacker, defender) sampler pair per turn."""
+
+    game: _GameTables
+    turns: list[tuple[_Sampler, _Sampler]]
+
+
+@dataclass(frozen=True, eq=False)
+class _GameTables:
+    """Profile-independent tables of a game (cached: games are immutable)."""
+
+    prior: _Sampler
+    unsafe: np.ndarray
+    reward_a: np.ndarray
+    reward_d: np.ndarray
+
+
+_GAME_TABLES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _game_tables(game: SequentialGame) -> _GameTables:
+    cached = _GAME_TABLES.get(game)
+    if cached is None:
+        n_x, n_a, n_d = game.shape
+        # Realised rewards of every (x, a, d, unsafe) cell, from realized_rewards itself,
+        # so a gather returns bit-for-bit the values it would compute per episode.
+        x, a, d, bad = np.meshgrid(np.arange(n_x), np.arange(n_a), np.arange(n_d),
+                                   np.array([False, True]), indexing="ij")
+        r_a, r_d = realized_rewards(game, x.ravel(), a.ravel(), d.ravel(), bad.ravel())
+        cached = _GameTables(_sampler(game.prior[None, :], _GUIDE_CELLS),
+                             np.ascontiguousarray(game.unsafe).ravel(),
+                             np.asarray(r_a, dtype=float), np.asarray(r_d, dtype=float))
+        _GAME_TABLES[game] = cached
+    return cached
+
+
+def _checked_tables(game: SequentialGame, profile: Profile) -> tuple[np.ndarray, np.ndarray]:
+    """Return the profile's ``(attacker, defender)`` tables, validated.
+
+    A :class:`Profile` built directly (not through ``from_arrays``) is unchecked: a quick
+    test covers the valid case, anything else goes through ``Profile.from_arrays``, which
+    raises :class:`InvalidProfileError` naming the problem.
+    """
+    att, dfd = np.asarray(profile.attacker), np.asarray(profile.defender)
+    n_x, n_a, n_d = game.shape
+    node = (n_x, n_a) if game.observation is Observation.FULL else (n_a,)
+    if (att.shape == (game.turns, n_x, n_a) and dfd.shape == (game.turns, *node, n_d)
+            and _is_distribution(att) and _is_distribution(dfd)
+            and not np.any(att[:, ~game.allowed] > PROB_ATOL)):
+        return att, dfd
+    checked = Profile.from_arrays(game, att, dfd)
+    return checked.attacker, checked.defender
+
+
+def _is_distribution(table: np.ndarray) -> bool:
+    return bool(np.issubdtype(table.dtype, np.floating) and np.isfinite(table).all()
+                and table.min() >= -PROB_ATOL
+                and np.abs(table.sum(axis=-1) - 1.0).max() <= PROB_ATOL)
 
 
 def rollout(
@@ -87,54 +230,68 @@ def rollout(
 ) -> Rollouts:
     """Sample ``n_episodes`` episodes of ``game`` under ``profile``.
 
+    Each categorical draw is an exact inverse-CDF lookup through a guide table (see
+    :class:`_Sampler`); rewards are gathered from a table of :func:`realized_rewards`
+    (float64). Same ``rng`` state, same episodes.
+
     Args:
         game: the game.
-        profile: Markov policies of both roles (validated by :class:`Profile`).
+        profile: Markov policies of both roles (validated again: a Profile built directly
+            is unchecked).
         n_episodes: N > 0.
         rng: the random generator (the only source of randomness).
         seeds: optional int ``(N,)`` seed indices; drawn from the prior when None.
 
     Raises:
-        InvalidProfileError: bad ``n_episodes`` or ``seeds``.
+        InvalidProfileError: a profile that is not a distribution of the right shape, bad
+            ``n_episodes`` or ``seeds``.
     """
     if not isinstance(profile, Profile):
         raise InvalidProfileError(
             f"profile must be a seqgame.Profile, got {type(profile).__name__}: build one with "
             "Profile.from_arrays(game, attacker, defender)"
         )
-    if isinstance(n_episodes, bool) or not isinstance(n_episodes, int | np.integer) or n_episodes < 1:
+    if (isinstance(n_episodes, bool) or not isinstance(n_episodes, int | np.integer)
+            or n_episodes < 1):
         raise InvalidProfileError(f"n_episodes = {n_episodes!r}: use a positive integer")
-    n_x, _, _ = game.shape
+    att, dfd = _checked_tables(game, profile)
+    n_x, n_a, n_d = game.shape
     n, t_max = int(n_episodes), game.turns
+    g_tab = _game_tables(game)
+    allowed = game.allowed
+    samplers = [(_sampler(att[t] * allowed, n), _sampler(dfd[t].reshape(-1, n_d), n))
+                for t in range(t_max)]
+    tab = _Tables(g_tab, samplers)
     if seeds is None:
-        x = sample_rows(np.broadcast_to(game.prior, (n, n_x)), rng)
+        x = _draw(g_tab.prior, np.zeros(n, dtype=np.intp), rng.random(n))
     else:
         x = np.asarray(seeds)
-        if x.shape != (n,) or not np.issubdtype(x.dtype, np.integer) or x.min() < 0 or x.max() >= n_x:
+        if (x.shape != (n,) or not np.issubdtype(x.dtype, np.integer)
+                or x.min() < 0 or x.max() >= n_x):
             raise InvalidProfileError(f"seeds must be int ({n},) indices in [0, {n_x})")
+        x = x.astype(np.intp, copy=False)
+    full = game.observation is Observation.FULL
+    if t_max == 1:
+        return _single_turn(game, tab, x, rng, full)
     attacks = np.full((n, t_max), -1)
     responses = np.full((n, t_max), -1)
     unsafe = np.zeros((n, t_max), dtype=bool)
+    refused = np.zeros((n, t_max), dtype=bool)
     r_a = np.zeros((n, t_max))
     r_d = np.zeros((n, t_max))
-    alive = np.ones(n, dtype=bool)
-    full = game.observation is Observation.FULL
+    played = np.ones(n, dtype=np.intp)
+    idx = None  # episodes still running; None while that is all of them (turn 1)
     for t in range(t_max):
-        idx = np.flatnonzero(alive)
+        rows = slice(None) if idx is None else idx
+        a, d, bad, ra, rd = _turn(tab, t, x[rows], rng, full, n_a, n_d)
+        ref = game.refusal_mask[d]
+        attacks[rows, t], responses[rows, t], unsafe[rows, t] = a, d, bad
+        refused[rows, t], r_a[rows, t], r_d[rows, t] = ref, ra, rd
+        if idx is not None:
+            played[idx] = t + 1
+        idx = np.flatnonzero(ref) if idx is None else idx[ref]
         if idx.size == 0:
             break
-        xs = x[idx]
-        a = sample_rows(profile.attacker[t][xs], rng)
-        d_probs = profile.defender[t][xs, a] if full else profile.defender[t][a]
-        d = sample_rows(d_probs, rng)
-        bad = rng.random(idx.size) < game.unsafe[xs, a, d]
-        attacks[idx, t], responses[idx, t], unsafe[idx, t] = a, d, bad
-        r_a[idx, t], r_d[idx, t] = realized_rewards(game, xs, a, d, bad)
-        alive[idx] = game.refusal_mask[d]
-    played = (attacks >= 0).sum(axis=1)
-    refused = np.zeros((n, t_max), dtype=bool)
-    mask = attacks >= 0
-    refused[mask] = game.refusal_mask[responses[mask]]
     disc = game.discount ** np.arange(t_max)
     if game.accrual == "sum":
         ret_a, ret_d = (r_a * disc).sum(axis=1), (r_d * disc).sum(axis=1)
@@ -143,3 +300,35 @@ def rollout(
         rows = np.arange(n)
         ret_a, ret_d = r_a[rows, last] * disc[last], r_d[rows, last] * disc[last]
     return Rollouts(x, attacks, responses, unsafe, refused, played, r_a, r_d, ret_a, ret_d)
+
+
+def _turn(
+    tab: _Tables, t: int, xs: np.ndarray, rng: np.random.Generator, full: bool,
+    n_a: int, n_d: int,
+) -> tuple[np.ndarray, ...]:
+    """One turn for the episodes at seeds ``xs``: attacks, responses, unsafe, rewards."""
+    u = rng.random((3, xs.size))
+    att, dfd = tab.turns[t]
+    a = _draw(att, xs, u[0])
+    cell = xs * n_a + a
+    d = _draw(dfd, cell if full else a, u[1])
+    cell *= n_d
+    cell += d
+    g_tab = tab.game
+    bad = u[2] < g_tab.unsafe[cell]
+    cell *= 2
+    cell += bad
+    return a, d, bad, g_tab.reward_a[cell], g_tab.reward_d[cell]
+
+
+def _single_turn(
+    game: SequentialGame, tab: _Tables, x: np.ndarray, rng: np.random.Generator, full: bool
+) -> Rollouts:
+    """Sample T = 1 episodes without per-turn bookkeeping (each plays its one turn)."""
+    n = x.size
+    _, n_a, n_d = game.shape
+    a, d, bad, ra, rd = _turn(tab, 0, x, rng, full, n_a, n_d)
+    refused = game.refusal_mask[d]
+    # Return = turn-1 reward: discount**0 == 1 and a one-term sum are exact.
+    return Rollouts(x, a[:, None], d[:, None], bad[:, None], refused[:, None],
+                    np.ones(n, dtype=np.intp), ra[:, None], rd[:, None], ra.copy(), rd.copy())

@@ -1,0 +1,205 @@
+"""Single-agent Gymnasium views: one role learns, the other plays a frozen policy.
+
+``single_agent(game, role, opponent)`` wraps :class:`~seqgame.envs.aec.SeqGameAEC`; each
+``step`` is one move of the learning role, followed by the opponent's reply (and, for the
+defender, the attacker's next move), so the learner sees exactly its AEC observations and
+receives exactly its AEC rewards. This is the "train one role against a frozen opponent"
+phase of the alternating scheme, for any Gymnasium RL library.
+
+The opponent is one of:
+
+* a Markov table in :class:`~seqgame.profile.Profile` shapes — attacker ``(X, A)`` or
+  ``(T, X, A)``; defender ``(X, A, D)``/``(A, D)`` or with a leading ``T`` — validated by
+  ``Profile.from_arrays`` (bad tables raise ``InvalidProfileError``);
+* a :class:`seqgame.learning.Policy` of the opponent role (its ``probabilities(game)``);
+* a callable ``opponent(observation, rng) -> action`` taking the opponent's AEC
+  observation and returning an action of its AEC action space.
+
+All randomness (seed, outcomes, the opponent's draws) comes from ``reset(seed=...)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import gymnasium
+import numpy as np
+from seqgame.envs.aec import (
+    SeqGameAEC,
+    TextParser,
+    parse_attack,
+    parse_response,
+)
+
+from seqgame.errors import EnvError, InvalidProfileError
+from seqgame.game import Role, SequentialGame
+from seqgame.learning import Policy
+from seqgame.profile import Profile
+
+#: A callable opponent: ``(its observation, rng) -> its action``.
+OpponentFn = Callable[[Any, np.random.Generator], Any]
+
+
+def _draw(probs: np.ndarray, rng: np.random.Generator) -> int:
+    """One categorical draw from ``probs`` ``(K,)``, never on a zero-probability entry."""
+    cdf = np.cumsum(probs)
+    k = int(np.searchsorted(cdf, rng.random() * cdf[-1], side="right"))
+    return min(k, int(np.flatnonzero(probs > 0)[-1]))
+
+
+class _TableOpponent:
+    """A frozen Markov table of one role, read from the environment's state."""
+
+    def __init__(self, game: SequentialGame, role: Role, table: np.ndarray) -> None:
+        n_x, n_a, n_d = game.shape
+        uniform = Profile.uniform(game)
+        if role is Role.ATTACKER:
+            self.table = Profile.from_arrays(game, table, uniform.defender).attacker
+        else:
+            self.table = Profile.from_arrays(game, uniform.attacker, table).defender
+        self.role = role
+        self.full = not game.hidden_seed
+
+    def index(self, aec: SeqGameAEC, rng: np.random.Generator) -> int:
+        t = aec._turn
+        if self.role is Role.ATTACKER:
+            return _draw(self.table[t, aec._x], rng)
+        # Under attack observation the table has no seed axis: the seed is never read.
+        row = self.table[t, aec._x, aec._pending] if self.full else self.table[t, aec._pending]
+        return _draw(row, rng)
+
+
+class SingleAgentEnv(gymnasium.Env):
+    """Gymnasium environment of one role against a frozen opponent (module docstring)."""
+
+    metadata = {"render_modes": ["ansi"]}
+
+    def __init__(
+        self,
+        game: SequentialGame,
+        role: Role | str,
+        opponent: np.ndarray | Policy | OpponentFn,
+        *,
+        text: bool = False,
+        max_action_length: int = 1024,
+        attack_parser: TextParser = parse_attack,
+        response_parser: TextParser = parse_response,
+        render_mode: str | None = None,
+    ) -> None:
+        self.role = Role.parse(role)
+        self.game = game
+        self._aec = SeqGameAEC(game, text=text, max_action_length=max_action_length,
+                               attack_parser=attack_parser, response_parser=response_parser,
+                               render_mode=render_mode)
+        self.render_mode = render_mode
+        self._me = self.role.value
+        self._other = self.role.opponent.value
+        self.observation_space = self._aec.observation_space(self._me)
+        self.action_space = self._aec.action_space(self._me)
+        self._table, self._fn = _opponent(game, self.role.opponent, opponent)
+        self._done = True
+        self._started = False
+
+    def reset(
+        self, *, seed: int | None = None, options: dict | None = None
+    ) -> tuple[Any, dict]:
+        """Start an episode; the defender's first observation follows the attacker's move."""
+        super().reset(seed=seed)
+        self._aec._start(self.np_random)
+        self._started = True
+        self._done = False
+        reward = self._opponent_moves()
+        assert reward == 0.0  # the defender's episode cannot end before it has answered
+        return self._aec.observe(self._me), {}
+
+    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict]:
+        """One move of the learning role and the opponent's replies."""
+        if not self._started:
+            raise EnvError("step() before reset(): call reset(seed=...) first")
+        if self._done:
+            raise EnvError(f"the {self._me}'s episode is over: call reset()")
+        aec = self._aec
+        aec.step(action)
+        reward = float(aec.rewards[self._me])
+        reward += self._opponent_moves()
+        self._done = aec.terminations[self._me]
+        info = dict(aec.infos[self._me]) if self._done else {}
+        return aec.observe(self._me), reward, self._done, False, info
+
+    def _opponent_moves(self) -> float:
+        """Let the opponent act while it is its move; return the learner's rewards meanwhile."""
+        aec = self._aec
+        reward = 0.0
+        while aec.agent_selection == self._other and not aec.terminations[self._other]:
+            if self._table is not None:
+                aec._apply(self._other, self._opponent_index())
+            else:
+                aec.step(self._fn(aec.observe(self._other), self.np_random))
+            reward += float(aec.rewards[self._me])
+        return reward
+
+    def _opponent_index(self) -> int:
+        index = self._table.index(self._aec, self.np_random)
+        if self._table.role is Role.ATTACKER:
+            self._aec._check_allowed(index)
+        return index
+
+    def render(self) -> str | None:
+        """See :meth:`SeqGameAEC.render`."""
+        return self._aec.render()
+
+
+def _opponent(
+    game: SequentialGame, role: Role, opponent: Any
+) -> tuple[_TableOpponent | None, OpponentFn | None]:
+    if isinstance(opponent, Policy):
+        if opponent.role is not role:
+            raise EnvError(f"opponent policy plays {opponent.role.value}, expected {role.value}")
+        return _TableOpponent(game, role, np.asarray(opponent.probabilities(game))), None
+    if callable(opponent):
+        return None, opponent
+    try:
+        table = np.asarray(opponent, dtype=float)
+    except (TypeError, ValueError):
+        raise EnvError(
+            f"opponent must be a policy table, a seqgame Policy or a callable "
+            f"(observation, rng) -> action; got {type(opponent).__name__}"
+        ) from None
+    if table.ndim == 0:
+        raise InvalidProfileError(f"opponent table is a scalar; expected a {role.value} table")
+    return _TableOpponent(game, role, table), None
+
+
+def single_agent(
+    game: SequentialGame,
+    role: Role | str,
+    opponent: np.ndarray | Policy | OpponentFn,
+    *,
+    text: bool = False,
+    max_action_length: int = 1024,
+    attack_parser: TextParser = parse_attack,
+    response_parser: TextParser = parse_response,
+    render_mode: str | None = None,
+) -> SingleAgentEnv:
+    """Build a Gymnasium environment in which ``role`` plays the frozen ``opponent``.
+
+    Args:
+        game: the game.
+        role: the learning role (``"attacker"``/``"defender"`` or a :class:`Role`).
+        opponent: the other role's frozen policy (see the module docstring).
+        text: text observations and string actions (``gymnasium.spaces.Text``).
+        max_action_length: longest action string (text mode).
+        attack_parser: text → attack index (text mode).
+        response_parser: text → response index (text mode).
+        render_mode: ``None`` or ``"ansi"``.
+
+    Raises:
+        InvalidProfileError: an opponent table that is not a valid policy of its role.
+        EnvError: an opponent of the wrong kind or role.
+    """
+    return SingleAgentEnv(game, role, opponent, text=text, max_action_length=max_action_length,
+                          attack_parser=attack_parser, response_parser=response_parser,
+                          render_mode=render_mode)
+
+

@@ -1,0 +1,59 @@
+"""Shared fixtures-as-functions for the env tests."""
+
+import numpy as np
+
+from seqgame.game import SequentialGame
+from seqgame.profile import Profile
+
+
+def random_profile(game: SequentialGame, seed: int) -> Profile:
+    """A fixed mixed profile with full support on allowed actions (Dirichlet draws)."""
+    rng = np.random.default_rng(seed)
+    n_x, n_a, n_d = game.shape
+    t = game.turns
+    att = rng.dirichlet(np.ones(n_a), size=(t, n_x)) * game.allowed[None]
+    att /= att.sum(axis=-1, keepdims=True)
+    node = (n_x, n_a) if not game.hidden_seed else (n_a,)
+    dfd = rng.dirichlet(np.ones(n_d), size=(t, *node))
+    return Profile.from_arrays(game, att, dfd)
+
+
+def common_attack_parser(text: str, game: SequentialGame) -> int:
+    """Lenient parser for random strings: an attack every seed may use, chosen by length."""
+    common = np.flatnonzero(game.allowed.all(axis=0))
+    return int(common[len(text) % common.size])
+
+
+def lenient_response_parser(text: str, game: SequentialGame) -> int:
+    """Lenient parser for random strings: a response chosen by length."""
+    return len(text) % len(game.responses)
+
+
+def draw(probs: np.ndarray, rng: np.random.Generator) -> int:
+    return int(rng.choice(probs.shape[-1], p=probs))
+
+
+def play_aec(env, profile: Profile, game: SequentialGame, rng: np.random.Generator) -> dict:
+    """One AEC episode (already reset) under ``profile``; returns summed rewards and info.
+
+    Reads only what each agent observes: the attacker its seed, the defender its own
+    observation (seed only under full observation).
+    """
+    totals = {"attacker": 0.0, "defender": 0.0}
+    info = {}
+    for agent in env.agent_iter():
+        obs, reward, term, trunc, info_a = env.last()
+        totals[agent] += reward
+        if term or trunc:
+            info[agent] = info_a
+            env.step(None)
+            continue
+        t = int(obs["turn"])
+        if agent == "attacker":
+            env.step(draw(profile.attacker[t, int(obs["seed"])], rng))
+        else:
+            a = int(obs["attack"])
+            row = profile.defender[t, int(obs["seed"]), a] if "seed" in obs else \
+                profile.defender[t, a]
+            env.step(draw(row, rng))
+    return {"returns": totals, "info": info}
