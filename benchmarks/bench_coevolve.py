@@ -16,8 +16,8 @@ import argparse
 import time
 
 import numpy as np
-from seqgame.backends.tabular.factory import build_learners
 
+from seqgame.backends.tabular.factory import build_learners
 from seqgame.coevolve import coevolve
 from seqgame.games import builtin_game
 from seqgame.metrics import evaluate

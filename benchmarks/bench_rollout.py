@@ -17,8 +17,8 @@ import argparse
 import time
 
 import numpy as np
-from seqgame.envs import raw_env
 
+from seqgame.envs import raw_env
 from seqgame.games import builtin_game
 from seqgame.profile import Profile
 from seqgame.rollout import rollout

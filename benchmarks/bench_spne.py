@@ -59,7 +59,8 @@ def main() -> None:
         u_a, u_d = g.by_response
         repeat = 5 if n_x * n_a * n_d < 5e6 else 3
         t_spne = best_of(lambda g=g: spne(g), repeat)
-        t_floor = turns * best_of(lambda: (u_a.sum(axis=0), u_d.sum(axis=0)), repeat)
+        t_floor = turns * best_of(
+            lambda u_a=u_a, u_d=u_d: (u_a.sum(axis=0), u_d.sum(axis=0)), repeat)
         leaves = n_x * n_a * n_d * turns
         print(f"{f'{n_x}x{n_a}x{n_d}x{turns}':>22} {leaves:>12,} {t_spne * 1e3:>9.2f} "
               f"{t_floor * 1e3:>9.2f} {t_spne / t_floor:>6.2f} {first * 1e3:>9.2f}")

@@ -17,7 +17,6 @@ from seqgame.envs.aec import (
 )
 from seqgame.envs.parallel import SeqGameParallel
 from seqgame.envs.single import SingleAgentEnv, single_agent
-
 from seqgame.game import SequentialGame
 
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 from typing import Any
 
 from pettingzoo import ParallelEnv
-from seqgame.envs.aec import AGENTS, ATTACKER, SeqGameAEC, TextParser, parse_attack, parse_response
 
+from seqgame.envs.aec import AGENTS, ATTACKER, SeqGameAEC, TextParser, parse_attack, parse_response
 from seqgame.errors import EnvError
 from seqgame.game import SequentialGame
 

@@ -25,13 +25,13 @@ from typing import Any
 
 import gymnasium
 import numpy as np
+
 from seqgame.envs.aec import (
     SeqGameAEC,
     TextParser,
     parse_attack,
     parse_response,
 )
-
 from seqgame.errors import EnvError, InvalidProfileError
 from seqgame.game import Role, SequentialGame
 from seqgame.learning import Policy

@@ -23,7 +23,6 @@ import json
 from pathlib import Path
 
 from seqgame.backends.tabular.factory import build_learners
-
 from seqgame.coevolve import coevolve
 from seqgame.games import builtin_game
 from seqgame.schedules import ScheduleConfig

@@ -25,9 +25,9 @@ import json
 from pathlib import Path
 
 import numpy as np
+
 from seqgame.backends.tabular.exact import best_response_table
 from seqgame.backends.tabular.factory import build_learners
-
 from seqgame.coevolve import coevolve
 from seqgame.errors import SolverError
 from seqgame.game import Role

@@ -34,8 +34,8 @@ import json
 from pathlib import Path
 
 import numpy as np
-from seqgame.backends.tabular.factory import build_learners
 
+from seqgame.backends.tabular.factory import build_learners
 from seqgame.coevolve import coevolve
 from seqgame.games import builtin_game
 from seqgame.schedules import ScheduleConfig

@@ -332,8 +332,10 @@ class SequentialGame:
 
     @cached_property
     def by_response(self) -> tuple[np.ndarray, np.ndarray]:
-        """``(U_A, U_D)`` laid out ``(D, A, X)``: reductions over responses and attacks
-        both run over leading axes, so NumPy streams through memory."""
+        """``(U_A, U_D)`` laid out ``(D, A, X)``, so reductions stream through memory.
+
+        Reductions over responses and attacks both run over leading axes.
+        """
         return tuple(np.ascontiguousarray(np.transpose(u, (2, 1, 0))) for u in self.payoffs)
 
     # ----------------------------------------------------------------- lookups

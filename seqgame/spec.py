@@ -87,7 +87,7 @@ def _nested_table(
     value: Any, path: str, seeds: list[str], attacks: list[str], responses: list[str],
     leaf: Any,
 ) -> np.ndarray:
-    """seed → attack → response → number, missing entries 0."""
+    """Seed → attack → response → number, missing entries 0."""
     out = np.zeros((len(seeds), len(attacks), len(responses)))
     for s, by_attack in _mapping(value, path).items():
         x = _lookup(s, seeds, f"{path}.{s}", "seed")
@@ -153,7 +153,8 @@ def game_from_spec(spec: Any) -> SequentialGame:
         raise _fail("spec", f"missing required keys {missing}")
     unknown = sorted(set(spec) - set(REQUIRED_KEYS) - set(OPTIONAL_KEYS))
     if unknown:
-        raise _fail("spec", f"unknown keys {unknown}; allowed: {list(REQUIRED_KEYS + OPTIONAL_KEYS)}")
+        allowed_keys = list(REQUIRED_KEYS + OPTIONAL_KEYS)
+        raise _fail("spec", f"unknown keys {unknown}; allowed: {allowed_keys}")
     name = spec["name"]
     if not isinstance(name, str) or not name:
         raise _fail("name", f"{name!r} is not a non-empty string")

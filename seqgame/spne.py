@@ -111,7 +111,8 @@ class SPNEResult:
             opt = (v >= v.max(axis=1, keepdims=True) - self.atol) & g.allowed
             for x in np.flatnonzero(opt.sum(axis=1) > 1):
                 out.append(
-                    AttackerTie(t, g.seed_ids[x], tuple(g.attacks[a] for a in np.flatnonzero(opt[x])))
+                    AttackerTie(t, g.seed_ids[x],
+                                tuple(g.attacks[a] for a in np.flatnonzero(opt[x])))
                 )
         return out
 

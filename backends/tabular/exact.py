@@ -19,8 +19,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from seqgame.backends.tabular.layout import Layout, masked_softmax
 
+from seqgame.backends.tabular.layout import Layout, masked_softmax
 from seqgame.coevolve import TablePolicy
 from seqgame.errors import InvalidConfigError
 from seqgame.game import Observation, Role, SequentialGame

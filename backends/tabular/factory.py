@@ -20,7 +20,6 @@ from seqgame.backends.tabular.exact import (
 )
 from seqgame.backends.tabular.grpo import SCALE_REWARDS, GRPOLearner
 from seqgame.backends.tabular.shared import SharedGRPOLearner, SharedParameters
-
 from seqgame.errors import InvalidConfigError
 from seqgame.game import Role, SequentialGame
 

@@ -16,8 +16,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from seqgame.backends.tabular.grpo import GRPOLearner
 
+from seqgame.backends.tabular.grpo import GRPOLearner
 from seqgame.errors import InvalidConfigError
 from seqgame.game import Observation, Role, SequentialGame
 from seqgame.learning import Policy

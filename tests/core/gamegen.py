@@ -100,7 +100,8 @@ def tree_spne(game: SequentialGame, tie_breaking: str, atol: float = 1e-9):
                 if ref[d] and t < game.turns - 1:
                     ca, cd = node(x, t + 1)
                     if game.accrual == "sum":
-                        qa, qd = u_a[x, a, d] + game.discount * ca, u_d[x, a, d] + game.discount * cd
+                        qa = u_a[x, a, d] + game.discount * ca
+                        qd = u_d[x, a, d] + game.discount * cd
                     else:
                         qa, qd = game.discount * ca, game.discount * cd
                 else:

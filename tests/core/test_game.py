@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 import seqgame
-from seqgame.games import BUILTIN_GAMES
 from seqgame import InvalidGameError, Label, Observation, Rewards, Role, Seed, SequentialGame
+from seqgame.games import BUILTIN_GAMES
 
 
 def _game(**kw):
@@ -49,7 +49,7 @@ def test_explicit_payoff_tables_are_used_verbatim():
 
 def test_game_is_frozen():
     g = _game()
-    with pytest.raises(Exception):
+    with pytest.raises(AttributeError):
         g.name = "other"  # type: ignore[misc]
     with pytest.raises(ValueError):
         g.unsafe[0, 0, 0] = 0.5

@@ -141,7 +141,8 @@ def test_expected_vs_pointwise_safety_on_hidden_seed():
     p = Profile.from_arrays(g, att, dfd)
     point = pointwise_safety(g, p)
     assert not point.safe
-    assert {(v.seed, v.attack, v.response) for v in point.violations} == {("s1", "direct", "comply")}
+    triples = {(v.seed, v.attack, v.response) for v in point.violations}
+    assert triples == {("s1", "direct", "comply")}
     # posterior 0.6 harmful: E[r_D] = 0.6 * -1.5 + 0.4 * 1.5 < 0 -> unsafe in expectation too
     assert not expected_safety(g, p).safe
     g2 = g.replace(seeds=(g.seeds[0].__class__("s1", g.seeds[0].label, 0.2),

@@ -91,7 +91,8 @@ def test_explicit_payoffs_spec():
         "seqgame": 1, "name": "t", "seeds": [{"id": "e", "label": "benign", "prior": 1}],
         "attacks": ["out", "in"], "responses": ["fight", "acc"], "refusals": ["fight"],
         "payoffs": {"attacker": {"e": {"in": {"fight": -1, "acc": 1}}},
-                    "defender": {"e": {"out": {"fight": 2, "acc": 2}, "in": {"fight": -1, "acc": 1}}}},
+                    "defender": {"e": {"out": {"fight": 2, "acc": 2},
+                                       "in": {"fight": -1, "acc": 1}}}},
     }
     g = game_from_spec(spec)
     assert g.rewards is None

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from seqgame.envs import env, parallel_env, parse_attack, parse_response, raw_env
 
+from seqgame.envs import env, parallel_env, parse_attack, parse_response, raw_env
 from seqgame.errors import EnvError
 from seqgame.game import Seed
 from seqgame.games import builtin_game

@@ -6,8 +6,8 @@ import pytest
 from envs_helpers import common_attack_parser, lenient_response_parser
 from gymnasium.utils.env_checker import check_env
 from pettingzoo.test import api_test, parallel_api_test
-from seqgame.envs import env, parallel_env, single_agent
 
+from seqgame.envs import env, parallel_env, single_agent
 from seqgame.games import BUILTIN_GAMES, builtin_game
 from seqgame.profile import Profile
 

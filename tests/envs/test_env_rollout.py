@@ -6,8 +6,8 @@ from envs_helpers import play_aec, random_profile
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import chi2_contingency
-from seqgame.envs import raw_env
 
+from seqgame.envs import raw_env
 from seqgame.errors import InvalidProfileError
 from seqgame.games import BUILTIN_GAMES, builtin_game
 from seqgame.metrics import evaluate

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 from envs_helpers import draw, random_profile
-from seqgame.envs import single_agent
 
+from seqgame.envs import single_agent
 from seqgame.errors import EnvError, InvalidProfileError
 from seqgame.game import Role
 from seqgame.games import builtin_game

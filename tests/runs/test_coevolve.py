@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from seqgame.backends.tabular.factory import build_learners
 
 from seqgame import Profile, Role, evaluate, load_game
+from seqgame.backends.tabular.factory import build_learners
 from seqgame.coevolve import TablePolicy, coevolve, cross_evaluate
 from seqgame.errors import InvalidConfigError
 from seqgame.schedules import ScheduleConfig

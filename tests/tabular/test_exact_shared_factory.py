@@ -2,6 +2,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from seqgame import Profile, Role, evaluate, load_game, spne
 from seqgame.backends.tabular.exact import (
     BestResponseLearner,
     FictitiousPlayLearner,
@@ -10,8 +12,6 @@ from seqgame.backends.tabular.exact import (
 )
 from seqgame.backends.tabular.factory import build_learners
 from seqgame.backends.tabular.shared import SharedGRPOLearner, cosine, exact_z_gradients
-
-from seqgame import Profile, Role, evaluate, load_game, spne
 from seqgame.coevolve import TablePolicy, coevolve
 from seqgame.errors import InvalidConfigError
 from seqgame.game import Label, Observation, Rewards, Seed, SequentialGame

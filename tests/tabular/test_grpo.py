@@ -2,10 +2,10 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from seqgame.backends.tabular.grpo import GRPOLearner, group_advantages, pairwise_preference
-from seqgame.backends.tabular.layout import Layout, masked_softmax
 
 from seqgame import Role, load_game
+from seqgame.backends.tabular.grpo import GRPOLearner, group_advantages, pairwise_preference
+from seqgame.backends.tabular.layout import Layout, masked_softmax
 from seqgame.coevolve import TablePolicy, fixed_attack_policy
 from seqgame.errors import InvalidConfigError
 
@@ -168,9 +168,8 @@ def test_multi_turn_episodes_are_consistent():
 
 
 def test_multi_turn_grpo_approaches_the_spne():
-    from seqgame.backends.tabular.factory import build_learners
-
     from seqgame import evaluate
+    from seqgame.backends.tabular.factory import build_learners
     from seqgame.coevolve import coevolve
     from seqgame.schedules import ScheduleConfig
 
@@ -191,9 +190,8 @@ def test_layout_and_masked_softmax(game):
 def test_attacker_exploration_trains_off_path_subgames(game):
     # THEORY.md: on-policy GRPO never trains attacks the attacker does not play; a
     # trembling-hand attacker (exploration ε) drives the defender toward the SPNE off path.
-    from seqgame.backends.tabular.factory import build_learners
-
     from seqgame import evaluate
+    from seqgame.backends.tabular.factory import build_learners
     from seqgame.coevolve import coevolve
     from seqgame.schedules import ScheduleConfig
 
