@@ -287,3 +287,4 @@ def builtin_game(name: str) -> SequentialGame:
             f"unknown built-in game {name!r}; choose from {sorted(_BUILDERS)}"
         ) from None
     return builder()
+from seqgame import fixtures as _fixtures  # noqa: E402,F401  (registers solver fixtures)
