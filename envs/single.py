@@ -86,6 +86,8 @@ class SingleAgentEnv(gymnasium.Env):
         attack_parser: TextParser = parse_attack,
         response_parser: TextParser = parse_response,
         render_mode: str | None = None,
+        illegal_action: str = "raise",
+        illegal_reward: float | None = None,
     ) -> None:
         self.role = Role.parse(role)
         self.game = game
@@ -98,6 +100,12 @@ class SingleAgentEnv(gymnasium.Env):
         self.observation_space = self._aec.observation_space(self._me)
         self.action_space = self._aec.action_space(self._me)
         self._table, self._fn = _opponent(game, self.role.opponent, opponent)
+        if illegal_action not in ("raise", "penalize"):
+            raise EnvError(f"illegal_action = {illegal_action!r}: use 'raise' or 'penalize'")
+        self._illegal = illegal_action
+        u_me = game.utility(self.role)
+        self._illegal_reward = (float(u_me.min()) - 1.0 if illegal_reward is None
+                                else float(illegal_reward))
         self._done = True
         self._started = False
 
@@ -120,7 +128,15 @@ class SingleAgentEnv(gymnasium.Env):
         if self._done:
             raise EnvError(f"the {self._me}'s episode is over: call reset()")
         aec = self._aec
-        aec.step(action)
+        if self._illegal == "penalize" and self.action_space.contains(action):
+            try:
+                aec.step(action)
+            except EnvError as exc:  # in the space, but the game forbids it here
+                self._done = True
+                info = {"illegal_action": True, "reason": str(exc)}
+                return aec.observe(self._me), self._illegal_reward, True, False, info
+        else:
+            aec.step(action)
         reward = float(aec.rewards[self._me])
         reward += self._opponent_moves()
         self._done = aec.terminations[self._me]
@@ -181,6 +197,8 @@ def single_agent(
     attack_parser: TextParser = parse_attack,
     response_parser: TextParser = parse_response,
     render_mode: str | None = None,
+    illegal_action: str = "raise",
+    illegal_reward: float | None = None,
 ) -> SingleAgentEnv:
     """Build a Gymnasium environment in which ``role`` plays the frozen ``opponent``.
 
@@ -193,6 +211,14 @@ def single_agent(
         attack_parser: text → attack index (text mode).
         response_parser: text → response index (text mode).
         render_mode: ``None`` or ``"ansi"``.
+        illegal_action: ``"raise"`` (default): an action the game forbids raises
+            :class:`EnvError`. ``"penalize"``: an action inside the action space that the
+            game forbids (an attack the seed may not use, unparseable text) ends the
+            episode with ``illegal_reward`` and ``info["illegal_action"] = True`` — for RL
+            libraries that sample the whole action space without the action mask.
+            Actions outside the action space always raise.
+        illegal_reward: reward of a penalised illegal action (default: the role's lowest
+            per-turn payoff minus 1).
 
     Raises:
         InvalidProfileError: an opponent table that is not a valid policy of its role.
@@ -200,6 +226,7 @@ def single_agent(
     """
     return SingleAgentEnv(game, role, opponent, text=text, max_action_length=max_action_length,
                           attack_parser=attack_parser, response_parser=response_parser,
-                          render_mode=render_mode)
+                          render_mode=render_mode, illegal_action=illegal_action,
+                          illegal_reward=illegal_reward)
 
 

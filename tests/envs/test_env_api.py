@@ -41,7 +41,9 @@ def test_gymnasium_check_env(name, role, text):
     uniform = Profile.uniform(game)
     opponent = uniform.defender if role == "attacker" else uniform.attacker
     opts = TEXT if text else {}
-    view = single_agent(game, role, opponent, **opts)
+    # check_env samples the whole action space, ignoring the action mask: penalise illegal
+    # moves instead of raising (the default, tested in test_env_single.py).
+    view = single_agent(game, role, opponent, illegal_action="penalize", **opts)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         check_env(view, skip_render_check=True)

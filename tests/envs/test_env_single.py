@@ -150,3 +150,32 @@ def test_step_outside_an_episode_raises():
     with pytest.raises(EnvError, match="out of range"):
         view.reset(seed=2)
         view.step(99)
+
+
+def test_penalize_mode_ends_episode_on_forbidden_attack():
+    import numpy as np
+    import pytest
+
+    from seqgame.envs import single_agent
+    from seqgame.errors import EnvError
+    from seqgame.games import builtin_game
+    from seqgame.profile import Profile
+
+    game = builtin_game("example_v1")  # s2 may not send "caesar" (index 2)
+    uniform = Profile.uniform(game)
+    strict = single_agent(game, "attacker", uniform.defender)
+    lenient = single_agent(game, "attacker", uniform.defender, illegal_action="penalize",
+                           illegal_reward=-7.0)
+    for seed in range(50):
+        obs, _ = lenient.reset(seed=seed)
+        if int(np.asarray(obs["seed"])) == game.seed_index("s2"):
+            break
+    else:
+        raise AssertionError("no episode with seed s2 in 50 resets")
+    _, reward, terminated, truncated, info = lenient.step(2)
+    assert (reward, terminated, truncated, info["illegal_action"]) == (-7.0, True, False, True)
+    strict.reset(seed=seed)
+    with pytest.raises(EnvError):
+        strict.step(2)
+    with pytest.raises(EnvError, match="illegal_action"):
+        single_agent(game, "attacker", uniform.defender, illegal_action="ignore")
