@@ -1,0 +1,392 @@
+"""GRPO learner for one role of a text game, wrapping TRL's ``GRPOTrainer`` per phase.
+
+A phase (``train_against(opponent, steps, rng)``) builds a **fresh dataset** of
+``steps × prompts_per_step`` seeds drawn from the game's prior with the phase's ``rng``
+and a fresh ``GRPOTrainer`` with a phase seed, then trains ``steps`` GRPO steps. The
+learner owns the optimizer (AdamW) and one LR schedule spanning all phases and passes
+them as ``optimizers=(opt, sched)`` (FIELD.md: calling ``train()`` again restarts TRL's
+schedule, step counter and data order). ``bf16=False`` and no gradient checkpointing
+(both slow on CPU; TRL's defaults are the opposite).
+
+MAGIC rollout semantics (arXiv 2602.01539, Phase 2):
+
+* **defender phase** — the frozen attacker writes one rewrite per seed, greedily; the
+  defender samples G = ``num_generations`` replies per prompt; each reply is judged and
+  rewarded R_D.
+* **attacker phase** — the attacker samples G rewrites per seed; the frozen defender
+  answers each once (sampled); each exchange is judged and the rewrite rewarded R_A.
+
+Rewards come from the game's payoffs via :func:`~seqgame.backends.llm.textgame.text_rewards`
+(MAGIC eq. 7–11) with the text game's ``request_label_source``. A verdict skipped by the
+judge's ``skip`` policy gets its group's mean reward (zero advantage).
+
+Deviations from MAGIC: single-turn rollouts only (the history builder is ready for
+multi-turn, the learner is not wired for it); best-of-K defender scoring is not
+implemented; defaults are CPU-demo sizes, not the paper's (see docs/llm-backend.md).
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from seqgame.errors import InvalidConfigError
+from seqgame.game import Role
+
+from .judges import Judge, JudgeInput, Verdict
+from .policy import GenerationOptions, LMPolicy
+from .textgame import COMPLY_TEXT, REFUSE_TEXT, TextGame, text_rewards
+
+#: TRL log entries copied into each step record.
+_TRL_KEYS = ("loss", "learning_rate", "grad_norm", "entropy", "clip_ratio/region_mean",
+             "completions/mean_length")
+
+
+@dataclass(frozen=True)
+class GRPOOptions:
+    """Hyper-parameters of one role's GRPO learner (MAGIC's paper values in brackets).
+
+    Attributes:
+        learning_rate: AdamW learning rate [1e-6; tiny CPU models need ~1e-3].
+        lr_schedule: ``constant`` [paper] or ``linear`` (decays over ``total_steps``).
+        total_steps: steps the linear schedule spans across all phases.
+        prompts_per_step: seeds per GRPO step [64].
+        num_generations: G, samples per prompt [4].
+        max_completion_length: tokens per completion.
+        temperature: sampling temperature [1.0].
+        epsilon: PPO clip range [0.2].
+        beta: KL coefficient [0, no KL].
+        loss_type: TRL loss aggregation [``dapo``: token-mean over the batch].
+        scale_rewards: TRL advantage scaling: ``group`` (divide by the group's std, GRPO),
+            ``batch`` or ``none`` (Dr. GRPO: keeps the payoff scale, so a harmful
+            compliance (−1.5 vs +1.5) weighs more than a benign refusal (0.5 vs 1.5)).
+        weight_decay: AdamW weight decay.
+        use_vllm / vllm_mode: TRL's vLLM generation (GPU extra; ``colocate`` or ``server``).
+        bf16, gradient_checkpointing: off by default (2–5× slower on CPU, FIELD.md); turn
+            them on for GPU runs of real models.
+    """
+
+    learning_rate: float = 1e-3
+    lr_schedule: str = "constant"
+    total_steps: int = 1000
+    prompts_per_step: int = 8
+    num_generations: int = 4
+    max_completion_length: int = 8
+    temperature: float = 1.0
+    epsilon: float = 0.2
+    beta: float = 0.0
+    loss_type: str = "dapo"
+    scale_rewards: str = "group"
+    weight_decay: float = 0.0
+    use_vllm: bool = False
+    vllm_mode: str = "colocate"
+    bf16: bool = False
+    gradient_checkpointing: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.learning_rate > 0:
+            raise InvalidConfigError(f"learning_rate = {self.learning_rate!r}: use > 0")
+        if self.lr_schedule not in ("constant", "linear"):
+            raise InvalidConfigError(f"lr_schedule = {self.lr_schedule!r}: constant or linear")
+        if self.num_generations < 2:
+            raise InvalidConfigError(
+                f"num_generations = {self.num_generations}: GRPO needs >= 2 samples per prompt"
+            )
+        for name in ("prompts_per_step", "max_completion_length", "total_steps"):
+            if getattr(self, name) < 1:
+                raise InvalidConfigError(f"{name} = {getattr(self, name)!r}: use >= 1")
+        if self.scale_rewards not in ("group", "batch", "none"):
+            raise InvalidConfigError(
+                f"scale_rewards = {self.scale_rewards!r}: use group, batch or none"
+            )
+        if self.vllm_mode not in ("colocate", "server"):
+            raise InvalidConfigError(f"vllm_mode = {self.vllm_mode!r}: colocate or server")
+
+    @property
+    def batch_size(self) -> int:
+        """Completions per step (prompts × G); a multiple of G by construction."""
+        return self.prompts_per_step * self.num_generations
+
+
+def check_group_size(batch_size: int, num_generations: int) -> None:
+    """Raise unless ``num_generations`` divides ``batch_size`` (TRL needs whole groups)."""
+    if num_generations < 2 or batch_size % num_generations:
+        raise InvalidConfigError(
+            f"group size num_generations = {num_generations} must be >= 2 and divide the "
+            f"batch of {batch_size} completions: use a batch that is a multiple of it"
+        )
+
+
+class GRPOLearner:
+    """One role's GRPO learner (see the module docstring)."""
+
+    def __init__(
+        self,
+        role: Role,
+        text_game: TextGame,
+        model: Any,
+        tokenizer: Any,
+        judge: Judge,
+        options: GRPOOptions | None = None,
+        generation: GenerationOptions | None = None,
+        n_samples: int = 8,
+        device: str = "cpu",
+    ) -> None:
+        import torch
+
+        self._role = Role.parse(role)
+        self.text_game = text_game
+        self.judge = judge
+        self.options = options or GRPOOptions()
+        check_group_size(self.options.batch_size, self.options.num_generations)
+        if getattr(tokenizer, "chat_template", None) is None:
+            raise InvalidConfigError("the tokenizer has no chat template: set one before training")
+        gen = generation or GenerationOptions(
+            max_new_tokens=self.options.max_completion_length,
+            temperature=self.options.temperature,
+        )
+        self._policy = LMPolicy(self._role, text_game, model, tokenizer, gen, n_samples, device)
+        self.device = device
+        self.optimizer = torch.optim.AdamW(
+            model.parameters(), lr=self.options.learning_rate,
+            weight_decay=self.options.weight_decay,
+        )
+        total = self.options.total_steps
+        linear = self.options.lr_schedule == "linear"
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda s: max(0.0, 1.0 - s / total) if linear else 1.0
+        )
+        self.steps = 0
+        self.phases = 0
+
+    @property
+    def role(self) -> Role:
+        """The role this learner trains."""
+        return self._role
+
+    @property
+    def model(self) -> Any:
+        """The live model."""
+        return self._policy.model
+
+    @property
+    def tokenizer(self) -> Any:
+        """The tokenizer (passed to TRL as ``processing_class``)."""
+        return self._policy.tokenizer
+
+    def policy(self) -> LMPolicy:
+        """Return the live policy."""
+        return self._policy
+
+    # ---------------------------------------------------------------- rewards
+    def _judge(self, seeds: Sequence[int], rewrites: Sequence[str],
+               replies: Sequence[str]) -> list[Verdict]:
+        texts = self.text_game.seed_texts
+        return self.judge.judge([
+            JudgeInput(texts[x], r, y) for x, r, y in zip(seeds, rewrites, replies, strict=True)
+        ])
+
+    def _rewards(self, seeds: Sequence[int], attacks: Sequence[int],
+                 verdicts: Sequence[Verdict]) -> tuple[np.ndarray, np.ndarray]:
+        g = self.text_game.game
+        refuse = int(np.flatnonzero(g.refusal_mask)[0])
+        comply = int(np.flatnonzero(~g.refusal_mask)[0])
+        responses = np.array([refuse if v.refused else comply for v in verdicts])
+        unsafe = np.array([v.unsafe for v in verdicts], dtype=bool)
+        req = np.array([
+            g.harmful[x] if v.request_harmful is None else v.request_harmful
+            for x, v in zip(seeds, verdicts, strict=True)
+        ], dtype=bool)
+        return text_rewards(g, np.asarray(seeds), np.asarray(attacks), responses, unsafe,
+                            req, self.text_game.request_label_source)
+
+    def _skip_to_group_mean(self, rewards: np.ndarray, skipped: np.ndarray) -> np.ndarray:
+        g = self.options.num_generations
+        out = rewards.copy()
+        for start in range(0, len(out), g):
+            grp = slice(start, start + g)
+            keep = ~skipped[grp]
+            fill = out[grp][keep].mean() if keep.any() else 0.0
+            out[grp] = np.where(skipped[grp], fill, out[grp])
+        return out
+
+    # ---------------------------------------------------------------- opponents
+    def _opponent_attacks(self, opponent: Any, seeds: list[int], rng: np.random.Generator
+                          ) -> list[tuple[int, str]]:
+        """Return (attack, rewrite) per seed.
+
+        An LM attacker writes greedily (MAGIC); a table attacker (e.g. ``no_game``'s fixed
+        attack) sends the canonical rewrite.
+        """
+        if isinstance(opponent, LMPolicy):
+            return [self.text_game.classify_attack(o)
+                    for o in opponent.act(seeds, rng, greedy=True)]
+        attacks = np.asarray(opponent.act(np.asarray(seeds), rng), dtype=int)
+        return [(int(a), self.text_game.classify_attack(
+                    self.text_game.canonical_attack(x, int(a)))[1])
+                for x, a in zip(seeds, attacks, strict=True)]
+
+    def _opponent_replies(self, opponent: Any, seeds: list[int], attacks: list[int],
+                          rewrites: list[str], rng: np.random.Generator) -> list[str]:
+        """Return one reply per exchange.
+
+        Sampled from an LM defender, or the canonical refusal / compliance text of a table
+        defender's sampled response.
+        """
+        if isinstance(opponent, LMPolicy):
+            return opponent.act(list(zip(seeds, rewrites, strict=True)), rng)
+        g = self.text_game.game
+        d = np.asarray(opponent.act(np.column_stack([seeds, attacks]), rng), dtype=int)
+        return [REFUSE_TEXT if g.refusal_mask[i] else COMPLY_TEXT for i in d]
+
+    # ---------------------------------------------------------------- training
+    def train_against(self, opponent: LMPolicy, steps: int, rng: np.random.Generator
+                      ) -> list[dict[str, float]]:
+        """Train ``steps`` GRPO steps against the frozen ``opponent``; one record per step."""
+        from datasets import Dataset
+        from transformers import PrinterCallback, TrainerCallback
+        from trl import GRPOConfig, GRPOTrainer
+
+        if steps < 1:
+            raise InvalidConfigError(f"steps = {steps!r}: a phase needs >= 1 step")
+        if Role.parse(opponent.role) is not self._role.opponent:
+            raise InvalidConfigError(
+                f"the {self._role.value} trains against the {self._role.opponent.value}, "
+                f"got a {opponent.role.value} policy"
+            )
+        g, opts = self.text_game.game, self.options
+        n = steps * opts.prompts_per_step
+        seeds = rng.choice(len(g.seeds), size=n, p=g.prior).tolist()
+        stats: list[dict[str, float]] = []
+        if self._role is Role.DEFENDER:
+            classified = self._opponent_attacks(opponent, seeds, rng)
+            rows = {
+                "prompt": [self.text_game.defender_messages(x, rw)
+                           for x, (_, rw) in zip(seeds, classified, strict=True)],
+                "seed": seeds,
+                "attack": [a for a, _ in classified],
+                "rewrite": [rw for _, rw in classified],
+            }
+        else:
+            rows = {"prompt": [self.text_game.attacker_messages(x) for x in seeds], "seed": seeds}
+        reply_rng = np.random.default_rng(rng.integers(2**63))
+
+        def reward_fn(prompts: list, completions: list, **cols: Any) -> list[float]:
+            texts = [c[-1]["content"] if isinstance(c, list) else c for c in completions]
+            xs = [int(x) for x in cols["seed"]]
+            if self._role is Role.DEFENDER:
+                attacks, rewrites, replies = list(cols["attack"]), list(cols["rewrite"]), texts
+            else:
+                classified = [self.text_game.classify_attack(t) for t in texts]
+                attacks = [a for a, _ in classified]
+                rewrites = [rw for _, rw in classified]
+                replies = self._opponent_replies(opponent, xs, attacks, rewrites, reply_rng)
+            verdicts = self._judge(xs, rewrites, replies)
+            r_a, r_d = self._rewards(xs, attacks, verdicts)
+            reward = r_d if self._role is Role.DEFENDER else r_a
+            skipped = np.array([v.skipped for v in verdicts])
+            reward = self._skip_to_group_mean(reward, skipped)
+            harmful = g.harmful[np.asarray(xs)]
+            refused = np.array([v.refused for v in verdicts])
+            unsafe = np.array([v.unsafe for v in verdicts])
+            malformed = g.malformed_mask[np.asarray(attacks)]
+            stats.append({
+                "reward": float(reward.mean()),
+                "reward_defender": float(r_d.mean()),
+                "reward_attacker": float(r_a.mean()),
+                "refusal_harmful": float(refused[harmful].mean()) if harmful.any() else math.nan,
+                "refusal_benign": float(refused[~harmful].mean()) if (~harmful).any() else math.nan,
+                "unsafe_rate": float(unsafe.mean()),
+                "format_ok": float(1.0 - malformed.mean()),
+                "skipped": float(skipped.mean()),
+                **self.judge.stats.rates(),
+            })
+            return [float(r) for r in reward]
+
+        trl_logs: list[dict[str, float]] = []
+
+        class _Logs(TrainerCallback):
+            def on_log(self, args: Any, state: Any, control: Any, logs: Any = None,
+                       **kw: Any) -> None:
+                if logs and "loss" in logs:
+                    trl_logs.append({k: float(v) for k, v in logs.items()
+                                     if k in _TRL_KEYS and isinstance(v, int | float)})
+
+        phase_seed = int(rng.integers(2**31))
+        with tempfile.TemporaryDirectory(prefix="seqgame-grpo-") as tmp:
+            config = GRPOConfig(
+                output_dir=tmp,
+                max_steps=steps,
+                per_device_train_batch_size=opts.batch_size,
+                num_generations=opts.num_generations,
+                max_completion_length=opts.max_completion_length,
+                temperature=opts.temperature,
+                learning_rate=opts.learning_rate,
+                epsilon=opts.epsilon,
+                beta=opts.beta,
+                loss_type=opts.loss_type,
+                scale_rewards=opts.scale_rewards,
+                bf16=opts.bf16,
+                fp16=False,
+                activation_checkpointing=opts.gradient_checkpointing,
+                use_cpu=self.device == "cpu",
+                use_vllm=opts.use_vllm,
+                vllm_mode=opts.vllm_mode,
+                logging_steps=1,
+                save_strategy="no",
+                report_to="none",
+                disable_tqdm=True,
+                seed=phase_seed,
+                data_seed=phase_seed,
+            )
+            trainer = GRPOTrainer(
+                model=self.model,
+                reward_funcs=[reward_fn],
+                args=config,
+                train_dataset=Dataset.from_dict(rows),
+                processing_class=self.tokenizer,
+                optimizers=(self.optimizer, self.scheduler),
+                callbacks=[_Logs()],
+            )
+            # TRL prints every log dict when tqdm is off; our records carry them instead.
+            trainer.remove_callback(PrinterCallback)
+            trainer.train()
+        records = []
+        for i, st in enumerate(stats[:steps]):
+            rec = {"step": float(self.steps + i + 1), "phase": float(self.phases), **st}
+            if i < len(trl_logs):
+                rec.update(trl_logs[i])
+            # Undefined rates (e.g. no harmful seed in a step) are left out: JSON has no NaN.
+            records.append({k: v for k, v in rec.items() if math.isfinite(v)})
+        self.steps += steps
+        self.phases += 1
+        return records
+
+    # ---------------------------------------------------------------- checkpoints
+    def state_dict(self) -> dict[str, Any]:
+        """Model weights, optimizer and scheduler states, counters (picklable, CPU tensors)."""
+        return {
+            "role": self._role.value,
+            "model": {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()},
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "steps": self.steps,
+            "phases": self.phases,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`'s output."""
+        if state.get("role") != self._role.value:
+            raise InvalidConfigError(
+                f"checkpoint is for the {state.get('role')!r} learner, not {self._role.value!r}"
+            )
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.steps = int(state["steps"])
+        self.phases = int(state["phases"])

@@ -1,0 +1,104 @@
+"""Loading causal LMs from local paths, with the checks that must fail before training.
+
+Missing path, a config that is not a causal LM, weights not in safetensors, a tokenizer
+without a chat template: each raises :class:`~seqgame.errors.InvalidConfigError` naming
+the path and the fix. Nothing is downloaded (``local_files_only``); ``trust_remote_code``
+is off unless the caller turns it on.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from seqgame.errors import InvalidConfigError
+
+from . import require_llm_stack
+
+
+def load_tokenizer(path: Path, trust_remote_code: bool = False, need_chat_template: bool = True
+                   ) -> Any:
+    """Load the tokenizer saved at ``path`` (checked for a chat template when needed)."""
+    require_llm_stack()
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(
+        str(path), local_files_only=True, trust_remote_code=trust_remote_code
+    )
+    if need_chat_template and not getattr(tok, "chat_template", None):
+        raise InvalidConfigError(
+            f"tokenizer at {path} has no chat template: set 'chat_template' in its "
+            "tokenizer_config.json (or use an instruct model's tokenizer)"
+        )
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def check_model_dir(path: Path, trust_remote_code: bool = False) -> Any:
+    """Validate a local causal-LM directory; returns its config."""
+    require_llm_stack()
+    from transformers import AutoConfig
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+
+    path = Path(path)
+    if not path.is_dir():
+        raise InvalidConfigError(
+            f"model path {str(path)!r} does not exist or is not a directory: give a local "
+            "directory saved with save_pretrained (nothing is downloaded)"
+        )
+    if not (path / "config.json").is_file():
+        raise InvalidConfigError(f"model path {str(path)!r} has no config.json: not a HF model")
+    config = AutoConfig.from_pretrained(
+        str(path), local_files_only=True, trust_remote_code=trust_remote_code
+    )
+    if config.model_type not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and not trust_remote_code:
+        raise InvalidConfigError(
+            f"model at {path} has model_type {config.model_type!r}, which is not a causal LM: "
+            "use a decoder-only (AutoModelForCausalLM) checkpoint"
+        )
+    if not any(path.glob("*.safetensors")):
+        raise InvalidConfigError(
+            f"model at {path} has no .safetensors weights: weights load only from safetensors "
+            "(convert with save_pretrained(..., safe_serialization=True))"
+        )
+    return config
+
+
+def load_causal_lm(
+    path: Path,
+    trust_remote_code: bool = False,
+    need_chat_template: bool = True,
+    device: str = "cpu",
+    attn_implementation: str | None = None,
+    dtype: str = "float32",
+) -> tuple[Any, Any]:
+    """Load ``(model, tokenizer)`` from a local directory after :func:`check_model_dir`.
+
+    Args:
+        path: local model directory.
+        trust_remote_code: allow custom modelling code (off by default).
+        need_chat_template: require a chat template on the tokenizer.
+        device: torch device.
+        attn_implementation: e.g. ``"flash_attention_2"`` (GPU extra) or ``"sdpa"``.
+        dtype: ``float32`` (CPU: bf16 is 2–5× slower there), ``bfloat16`` or ``float16``.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    check_model_dir(path, trust_remote_code)
+    tokenizer = load_tokenizer(path, trust_remote_code, need_chat_template)
+    if dtype not in ("float32", "bfloat16", "float16"):
+        raise InvalidConfigError(f"dtype = {dtype!r}: use float32, bfloat16 or float16")
+    kwargs: dict[str, Any] = {}
+    if attn_implementation:
+        kwargs["attn_implementation"] = attn_implementation
+    model = AutoModelForCausalLM.from_pretrained(
+        str(path),
+        local_files_only=True,
+        use_safetensors=True,
+        trust_remote_code=trust_remote_code,
+        dtype=getattr(torch, dtype),
+        **kwargs,
+    ).to(device)
+    return model, tokenizer

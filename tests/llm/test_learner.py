@@ -1,0 +1,124 @@
+import pickle
+
+import numpy as np
+import pytest
+
+from seqgame.backends.llm.judges import RuleJudge
+from seqgame.backends.llm.learner import GRPOLearner, GRPOOptions, check_group_size
+from seqgame.backends.llm.models import load_causal_lm
+from seqgame.backends.llm.sft import (
+    SFTOptions,
+    pool_dataset,
+    read_attack_pool,
+    reply_dataset,
+    sft_warmup,
+    write_attack_pool,
+)
+from seqgame.coevolve import TablePolicy
+from seqgame.errors import InvalidConfigError
+from seqgame.game import Role
+
+OPTS = GRPOOptions(learning_rate=1e-3, prompts_per_step=2, num_generations=2,
+                   max_completion_length=4)
+
+
+def learners(text_game, tiny_dir, **kw):
+    judge = RuleJudge({s.text: s.harmful for s in text_game.game.seeds})
+    ma, ta = load_causal_lm(tiny_dir)
+    md, td = load_causal_lm(tiny_dir)
+    att = GRPOLearner(Role.ATTACKER, text_game, ma, ta, judge, OPTS, n_samples=2)
+    dfd = GRPOLearner(Role.DEFENDER, text_game, md, td, judge, OPTS, n_samples=2, **kw)
+    return att, dfd
+
+
+def test_phases_persist_optimizer_schedule_and_counters(text_game, tiny_dir):
+    att, dfd = learners(text_game, tiny_dir)
+    rng = np.random.default_rng(0)
+    recs = dfd.train_against(att.policy(), 2, rng)
+    assert [r["step"] for r in recs] == [1.0, 2.0]
+    for key in ("reward", "refusal_benign", "format_ok", "loss", "judge_unparseable_rate"):
+        assert key in recs[0]
+    opt_step = next(iter(dfd.optimizer.state.values()))["step"]
+    assert float(opt_step) == 2.0 and dfd.scheduler.last_epoch == 2
+    recs = dfd.train_against(att.policy(), 1, rng)
+    assert recs[0]["step"] == 3.0 and recs[0]["phase"] == 1.0
+    assert float(next(iter(dfd.optimizer.state.values()))["step"]) == 3.0
+    assert dfd.scheduler.last_epoch == 3  # one schedule across phases, not restarted
+    arecs = att.train_against(dfd.policy().snapshot(), 1, rng)
+    assert arecs[0]["format_ok"] == 0.0  # random attacker never writes the format
+    assert arecs[0]["reward_attacker"] < 0
+
+
+def test_state_dict_round_trip_is_picklable(text_game, tiny_dir):
+    att, dfd = learners(text_game, tiny_dir)
+    dfd.train_against(att.policy(), 1, np.random.default_rng(1))
+    state = pickle.loads(pickle.dumps(dfd.state_dict()))
+    _, fresh = learners(text_game, tiny_dir)
+    fresh.load_state_dict(state)
+    assert fresh.steps == 1 and fresh.scheduler.last_epoch == 1
+    for (k, v), w in zip(dfd.model.state_dict().items(), fresh.model.state_dict().values(),
+                         strict=True):
+        assert (v == w).all(), k
+    with pytest.raises(InvalidConfigError, match="attacker"):
+        att.load_state_dict(state)
+
+
+def test_probabilities_and_table_opponents(text_game, tiny_dir):
+    att, dfd = learners(text_game, tiny_dir)
+    g = text_game.game
+    p_att = att.policy().probabilities(g)
+    p_def = dfd.policy().probabilities(g)
+    assert p_att.shape == (1, 6, 4) and p_def.shape == (1, 6, 4, 2)
+    np.testing.assert_allclose(p_att.sum(-1), 1.0)
+    np.testing.assert_allclose(p_def.sum(-1), 1.0)
+    assert np.array_equal(p_def, dfd.policy().probabilities(g))  # fixed sampling seed
+    # an LM defender trains against a table attacker and vice versa
+    table_att = TablePolicy(Role.ATTACKER, np.eye(4)[[1] * 6][None])
+    recs = dfd.train_against(table_att, 1, np.random.default_rng(0))
+    assert recs[0]["format_ok"] == 1.0
+    table_def = TablePolicy(Role.DEFENDER, np.tile([1.0, 0.0], (1, 6, 4, 1)))
+    recs = att.train_against(table_def, 1, np.random.default_rng(0))
+    assert recs[0].get("refusal_harmful", 1.0) == 1.0
+    assert recs[0]["unsafe_rate"] == 0.0
+
+
+def test_bad_inputs(text_game, tiny_dir):
+    with pytest.raises(InvalidConfigError, match="divide"):
+        check_group_size(10, 4)
+    with pytest.raises(InvalidConfigError, match=">= 2"):
+        GRPOOptions(num_generations=1)
+    att, dfd = learners(text_game, tiny_dir)
+    with pytest.raises(InvalidConfigError, match="trains against"):
+        dfd.train_against(dfd.policy(), 1, np.random.default_rng(0))
+    ma, ta = load_causal_lm(tiny_dir)
+    ta.chat_template = None
+    with pytest.raises(InvalidConfigError, match="chat template"):
+        GRPOLearner(Role.DEFENDER, text_game, ma, ta, dfd.judge, OPTS)
+
+
+def test_sft_teaches_the_format(tmp_path, text_game, tiny_dir):
+    rows = read_attack_pool(write_attack_pool(text_game, tmp_path / "pool.jsonl"))
+    assert len(rows) == 6 * 3 and set(rows[0]) == {"seed", "strategy", "think", "answer"}
+    model, tok = load_causal_lm(tiny_dir)
+    logs = sft_warmup(model, tok, pool_dataset(rows), SFTOptions(max_steps=40,
+                                                                 learning_rate=1e-2))
+    assert logs[-1]["loss"] < 0.5 * logs[0]["loss"]
+    judge = RuleJudge({s.text: s.harmful for s in text_game.game.seeds})
+    att = GRPOLearner(Role.ATTACKER, text_game, model, tok, judge,
+                      GRPOOptions(max_completion_length=20), n_samples=4)
+    table = att.policy().probabilities(text_game.game)[0]
+    assert table[:, text_game.game.attack_index("malformed")].mean() < 0.5
+    ds = reply_dataset(text_game)
+    assert len(ds) == 6 * 4 * 2
+
+
+def test_attack_pool_errors(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"seed": "x", "strategy": "s", "think": "t"}\n')
+    with pytest.raises(InvalidConfigError, match="'answer'"):
+        read_attack_pool(bad)
+    bad.write_text("not json\n")
+    with pytest.raises(InvalidConfigError, match="1: not valid JSON"):
+        read_attack_pool(bad)
+    with pytest.raises(InvalidConfigError, match="does not exist"):
+        read_attack_pool(tmp_path / "missing.jsonl")
