@@ -103,7 +103,7 @@ def _demo(args: argparse.Namespace) -> int:
                 "pip install 'seqgame[llm]' or run 'seqgame demo' (tabular)"
             ) from None
         out = Path(args.out) if args.out else Path("runs") / "demo-llm"
-        print(f"run directory: {run_demo(out)}")
+        run_demo(out)  # prints its own summary and run directory
         return 0
     from seqgame import runs
 
