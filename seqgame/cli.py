@@ -78,7 +78,7 @@ def _solve(args: argparse.Namespace) -> int:
     from seqgame.spec import load_game
 
     game = load_game(args.spec)
-    options = {"tie_breaking": args.tie_breaking, "leader": args.leader}
+    options = {"tie_breaking": args.tie_breaking, "leader": args.leader, "method": args.method}
     solution = solve(game, args.concept, **options)
     out = solution.to_json()
     if args.json:
@@ -98,11 +98,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("solve", help="solve a game exactly (built-in name or spec file)")
     p.add_argument("spec", help="built-in game name or path to a YAML/JSON spec")
-    p.add_argument("--concept", default="spne", help="solution concept (default: spne)")
+    p.add_argument("--concept", default="spne",
+                   help="spne (default), pbe, stackelberg, nash")
     p.add_argument("--tie-breaking", choices=["strong", "weak"], default=None,
-                   help="defender tie-breaking for spne (default strong: favours the attacker)")
+                   help="defender tie-breaking for spne/stackelberg (default strong: favours "
+                   "the first mover)")
     p.add_argument("--leader", choices=["attacker", "defender"], default=None,
                    help="leader role for stackelberg")
+    p.add_argument("--method", choices=["auto", "lp", "enumerate"], default=None,
+                   help="nash: zero-sum LP, vertex enumeration of all equilibria, or auto")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_solve)
 

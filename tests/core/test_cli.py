@@ -87,3 +87,12 @@ def test_console_script_entry_point():
     proc = subprocess.run([sys.executable, "-m", "seqgame.cli", "games"], capture_output=True,
                           text=True, timeout=60)
     assert proc.returncode == 0 and "jailbreak_v1" in proc.stdout
+
+
+def test_nash_method_flag(capsys):
+    assert main(["solve", "self_redteam_v1", "--concept", "nash", "--method", "enumerate",
+                 "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["concept"] == "nash"
+    assert main(["solve", "example_v1", "--method", "lp"]) == 2
+    assert "takes no option" in capsys.readouterr().err
