@@ -1,4 +1,8 @@
-"""What GRPO learns when the defender cannot see the seed (``jailbreak_hidden_v1``).
+"""What GRPO learns when the defender cannot see the seed (``--game``, a hidden-seed game).
+
+The default game, ``disguise_mixed_v1`` (THEORY.md's disguise toy), is small enough for
+the exact perfect Bayesian equilibrium; ``jailbreak_hidden_v1`` is too large for the exact
+PBE (the reference then falls back to the defender's best response, as noted in the JSON).
 
 The hidden-seed game is a signaling game: at an attack a the defender should refuse iff
 the posterior μ(a) = P(harmful | a) exceeds the threshold μ*(a) at which refusing and
@@ -15,7 +19,8 @@ TRL's ``scale_rewards`` = ``group`` (divide by the group's std, MAGIC eq. 5), ``
   installed (``seqgame.solve``), else those of the defender's best response to the learned
   attacker.
 
-    OMP_NUM_THREADS=1 python experiments/hidden_seed_grpo.py [--seeds 5] [--steps 300]
+    OMP_NUM_THREADS=1 python experiments/hidden_seed_grpo.py [--game NAME] [--seeds 5]
+        [--steps 300]
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from seqgame.backends.tabular.factory import build_learners
 from seqgame.coevolve import coevolve
 from seqgame.errors import SolverError
 from seqgame.game import Role
-from seqgame.games import builtin_game
+from seqgame.spec import load_game
 from seqgame.metrics import evaluate
 from seqgame.profile import Profile
 from seqgame.schedules import ScheduleConfig
@@ -73,9 +78,8 @@ def reference(game, attacker: np.ndarray) -> dict:
                 "over_refusal": m.over_refusal}
 
 
-def run(seeds: int, steps: int) -> dict:
-    game = builtin_game("jailbreak_hidden_v1")
-    refuse = game.response_index("refuse")
+def run(game, seeds: int, steps: int) -> dict:
+    refuse = int(np.flatnonzero(game.refusal_mask)[0])
     out = {}
     for scale in ("group", "batch", "none"):
         rows = []
@@ -135,15 +139,18 @@ def plot(results: dict, game):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="GRPO in the hidden-seed game")
+    parser.add_argument("--game", default="disguise_mixed_v1",
+                        help="a hidden-seed game (built-in name or spec file)")
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--out", default="runs/hidden_seed_grpo")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    results = run(args.seeds, args.steps)
+    game = load_game(args.game)
+    results = run(game, args.seeds, args.steps)
     (out / "results.json").write_text(json.dumps(results, indent=2))
-    plot(results, builtin_game("jailbreak_hidden_v1")).savefig(out / "hidden_seed.png", dpi=110)
+    plot(results, game).savefig(out / "hidden_seed.png", dpi=110)
     print(f"{'scale_rewards':14}{'ASR':>16}{'over-refusal':>18}{'regret':>16}{'rational':>16}")
     for scale, res in results.items():
         s = res["summary"]
