@@ -156,11 +156,48 @@ def _solve_block(
         return u[d] + game.discount * w[None, :]
 
     threshold, chosen_a, diff, take, better = work.view(width)
+    chosen = response_choice[t, :, cols]
+    if n_d == 2:
+        _two_responses(q(ud, wd_next, 0), q(ud, wd_next, 1), q(ua, wa_next, 0),
+                       q(ua, wa_next, 1), strong, atol, chosen, chosen_a, diff, take, better)
+    else:
+        _many_responses(ud, ua, wd_next, wa_next, q, strong, atol, chosen, chosen_a, threshold,
+                        diff, take, better)
+    _attacker_step(game, t, cols, ud, w_a, w_d, wd_next, attack_choice, chosen, chosen_a, atol,
+                   last, final)
+
+
+def _two_responses(
+    qd0: np.ndarray, qd1: np.ndarray, qa0: np.ndarray, qa1: np.ndarray, strong: bool,
+    atol: float, chosen: np.ndarray, chosen_a: np.ndarray, diff: np.ndarray,
+    one_better: np.ndarray, pick_one: np.ndarray,
+) -> None:
+    """Defender choice with two responses: a few fused passes (MAGIC's refuse/comply)."""
+    np.subtract(qd0, qd1, out=diff)
+    np.less(diff, -atol, out=one_better)  # response 1 strictly better
+    np.less_equal(diff, atol, out=pick_one)  # response 1 optimal
+    if strong:
+        np.subtract(qa1, qa0, out=diff)
+    else:
+        np.subtract(qa0, qa1, out=diff)
+    pick_one &= diff > atol  # tie broken towards 1
+    pick_one |= one_better
+    np.copyto(chosen, pick_one)
+    np.copyto(chosen_a, qa0)
+    np.copyto(chosen_a, qa1, where=pick_one)
+
+
+def _many_responses(
+    ud: np.ndarray, ua: np.ndarray, wd_next: np.ndarray, wa_next: np.ndarray, q, strong: bool,
+    atol: float, chosen: np.ndarray, chosen_a: np.ndarray, threshold: np.ndarray,
+    diff: np.ndarray, take: np.ndarray, better: np.ndarray,
+) -> None:
+    """Defender choice with any number of responses: best value, then ties broken."""
+    n_d = ud.shape[0]
     np.copyto(threshold, q(ud, wd_next, 0))
     for d in range(1, n_d):
         np.maximum(threshold, q(ud, wd_next, d), out=threshold)
     threshold -= atol
-    chosen = response_choice[t, :, cols]
     chosen_a.fill(-np.inf if strong else np.inf)
     for d in range(n_d):
         qa = q(ua, wa_next, d)
@@ -173,6 +210,15 @@ def _solve_block(
         take &= better
         np.copyto(chosen, d, where=take)
         np.copyto(chosen_a, qa, where=take)
+
+
+def _attacker_step(
+    game: SequentialGame, t: int, cols: slice, ud: np.ndarray, w_a: np.ndarray,
+    w_d: np.ndarray, wd_next: np.ndarray, attack_choice: np.ndarray, chosen: np.ndarray,
+    chosen_a: np.ndarray, atol: float, last: bool, final: bool,
+) -> None:
+    """The attacker's first optimal attack per seed, and both continuation values."""
+    n_a, width = chosen_a.shape
     allowed = game.allowed[cols].T
     if not allowed.all():
         np.copyto(chosen_a, -np.inf, where=~allowed)
