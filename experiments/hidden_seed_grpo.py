@@ -36,10 +36,10 @@ from seqgame.backends.tabular.factory import build_learners
 from seqgame.coevolve import coevolve
 from seqgame.errors import SolverError
 from seqgame.game import Role
-from seqgame.spec import load_game
 from seqgame.metrics import evaluate
 from seqgame.profile import Profile
 from seqgame.schedules import ScheduleConfig
+from seqgame.spec import load_game
 
 GRPO = {"num_generations": 4, "seeds_per_step": 64, "learning_rate": 1.0}
 

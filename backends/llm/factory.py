@@ -21,9 +21,15 @@ carry ``text``, e.g. ``jailbreak_text_v1``). Options per role (unknown keys rais
 ``judge``
     ``{"kind": "rule"}`` (default), ``{"kind": "hf", "model_path", "guard"}`` or
     ``{"kind": "http", "base_url", "model", "guard", ...}``, each with ``on_unparseable``.
+``best_of_k``
+    attacker only: score each rewrite against the best of K sampled defender replies
+    (AdvGame; an integer >= 1, default 1 = MAGIC; see :mod:`~seqgame.backends.llm.scoring`).
 ``request_label_source`` (``seed`` | ``rewrite``), ``n_samples`` (samples per node when
 estimating the policy table), ``trust_remote_code`` (off), ``device``, ``dtype``,
 ``attn_implementation`` (e.g. ``flash_attention_2`` on GPU).
+
+Multi-turn text games (``turns`` > 1) are played turn by turn with histories (see
+:mod:`~seqgame.backends.llm.episodes`); ``best_of_k`` > 1 is single-turn only.
 
 ``policy().probabilities(game)`` is estimated by sampling and judging (see
 :mod:`seqgame.backends.llm.policy`).
@@ -44,7 +50,8 @@ from .judges import Judge, RuleJudge
 from .textgame import TextGame
 
 _KEYS = {"model", "tiny_dir", "tiny", "grpo", "sft", "judge", "request_label_source",
-         "n_samples", "trust_remote_code", "device", "dtype", "attn_implementation"}
+         "n_samples", "trust_remote_code", "device", "dtype", "attn_implementation",
+         "best_of_k"}
 
 
 def _check_keys(options: dict[str, Any], role: str) -> None:
@@ -104,10 +111,24 @@ def build_learner(role: Role, game: SequentialGame, options: dict[str, Any], see
     require_llm_stack()
     from .learner import GRPOLearner, GRPOOptions
     from .models import load_causal_lm
+    from .scoring import check_best_of_k
 
     options = dict(options or {})
     _check_keys(options, role.value)
     text_game = TextGame(game, options.get("request_label_source", "seed"))
+    best_of_k = 1
+    if "best_of_k" in options:
+        if role is Role.DEFENDER:
+            raise InvalidConfigError("defender.best_of_k: an attacker-only option")
+        try:
+            best_of_k = check_best_of_k(options["best_of_k"])
+        except InvalidConfigError as exc:
+            raise InvalidConfigError(f"{role.value}.{exc}") from None
+        if game.turns > 1 and best_of_k > 1:
+            raise InvalidConfigError(
+                f"{role.value}.best_of_k = {best_of_k}: single-turn games only "
+                f"({game.name!r} has {game.turns} turns)"
+            )
     path = _model_dir(options, text_game, seed, role.value)
     device = options.get("device", "cpu")
     model, tokenizer = load_causal_lm(
@@ -125,7 +146,8 @@ def build_learner(role: Role, game: SequentialGame, options: dict[str, Any], see
     if "sft" in options:
         _warmup(model, tokenizer, text_game, dict(options["sft"]), device, role)
     return GRPOLearner(role, text_game, model, tokenizer, judge, grpo,
-                       n_samples=int(options.get("n_samples", 8)), device=device)
+                       n_samples=int(options.get("n_samples", 8)), device=device,
+                       best_of_k=best_of_k)
 
 
 def _warmup(model: Any, tokenizer: Any, text_game: TextGame, sft: dict[str, Any],

@@ -15,18 +15,34 @@ MAGIC rollout semantics (arXiv 2602.01539, Phase 2):
   rewarded R_D.
 * **attacker phase** — the attacker samples G rewrites per seed; the frozen defender
   answers each once (sampled); each exchange is judged and the rewrite rewarded R_A.
+  With ``best_of_k = K > 1`` (AdvGame) the defender answers each rewrite K times and the
+  rewrite is rewarded R_A against the reply with the highest R_D (a sampled inner max;
+  :func:`~seqgame.backends.llm.scoring.score_attacks`). The step record then also carries
+  ``reward_defender_sampled``, the mean R_D over all K replies.
 
 Rewards come from the game's payoffs via :func:`~seqgame.backends.llm.textgame.text_rewards`
 (MAGIC eq. 7–11) with the text game's ``request_label_source``. A verdict skipped by the
 judge's ``skip`` policy gets its group's mean reward (zero advantage).
 
-Deviations from MAGIC: single-turn rollouts only (the history builder is ready for
-multi-turn, the learner is not wired for it); best-of-K defender scoring is not
-implemented; defaults are CPU-demo sizes, not the paper's (see docs/llm-backend.md).
+**Multi-turn games** (``turns`` > 1; :mod:`~seqgame.backends.llm.episodes`): a phase
+first plays one episode per drawn seed with the phase's policies (after a refusal the
+attacker attacks again, seeing the history; prompts from ``history.py``), then trains on
+as many of the learner's decision points, drawn uniformly from those episodes — each a
+prompt with its history, so every turn is trained. A completion at turn t is rewarded with
+its return-to-go (the game's per-turn payoffs under its ``accrual`` and ``discount``), the
+episode played on with the same policies (the learner's own live policy sampled, the
+opponent as above). Histories are played at the start of the phase, so within a phase they
+come from slightly older own policies (off-policy by at most ``steps`` updates).
+``best_of_k`` is single-turn only. Step records add ``turn`` (mean decision turn) and
+``turns_played``.
+
+Deviations from MAGIC: defaults are CPU-demo sizes, not the paper's (see
+docs/llm-backend.md).
 """
 
 from __future__ import annotations
 
+import json
 import math
 import tempfile
 from collections.abc import Sequence
@@ -36,11 +52,14 @@ from typing import Any
 import numpy as np
 
 from seqgame.errors import InvalidConfigError
-from seqgame.game import Role
+from seqgame.game import Observation, Role
 
-from .judges import Judge, JudgeInput, Verdict
+from .episodes import AttackerActor, DefenderActor, Past, decision_points, play_on
+from .history import Exchange
+from .judges import Judge, Verdict
 from .policy import GenerationOptions, LMPolicy
-from .textgame import COMPLY_TEXT, REFUSE_TEXT, TextGame, text_rewards
+from .scoring import check_best_of_k, judge_rewards, score_attacks
+from .textgame import COMPLY_TEXT, REFUSE_TEXT, TextGame
 
 #: TRL log entries copied into each step record.
 _TRL_KEYS = ("loss", "learning_rate", "grad_norm", "entropy", "clip_ratio/region_mean",
@@ -123,7 +142,11 @@ def check_group_size(batch_size: int, num_generations: int) -> None:
 
 
 class GRPOLearner:
-    """One role's GRPO learner (see the module docstring)."""
+    """One role's GRPO learner (see the module docstring).
+
+    ``best_of_k`` (attacker only, default 1 = MAGIC): score each rewrite against the best
+    of K sampled defender replies (AdvGame; :mod:`~seqgame.backends.llm.scoring`).
+    """
 
     def __init__(
         self,
@@ -136,10 +159,22 @@ class GRPOLearner:
         generation: GenerationOptions | None = None,
         n_samples: int = 8,
         device: str = "cpu",
+        best_of_k: int = 1,
     ) -> None:
         import torch
 
         self._role = Role.parse(role)
+        self.best_of_k = check_best_of_k(best_of_k)
+        if text_game.game.turns > 1 and self.best_of_k > 1:
+            raise InvalidConfigError(
+                f"best_of_k = {self.best_of_k}: single-turn games only ({text_game.game.name!r} "
+                f"has {text_game.game.turns} turns)"
+            )
+        if self._role is Role.DEFENDER and self.best_of_k > 1:
+            raise InvalidConfigError(
+                f"best_of_k = {self.best_of_k}: an attacker-only option (it scores the "
+                "attacker's rewrites against the defender's best of K replies)"
+            )
         self.text_game = text_game
         self.judge = judge
         self.options = options or GRPOOptions()
@@ -184,26 +219,10 @@ class GRPOLearner:
         return self._policy
 
     # ---------------------------------------------------------------- rewards
-    def _judge(self, seeds: Sequence[int], rewrites: Sequence[str],
-               replies: Sequence[str]) -> list[Verdict]:
-        texts = self.text_game.seed_texts
-        return self.judge.judge([
-            JudgeInput(texts[x], r, y) for x, r, y in zip(seeds, rewrites, replies, strict=True)
-        ])
-
-    def _rewards(self, seeds: Sequence[int], attacks: Sequence[int],
-                 verdicts: Sequence[Verdict]) -> tuple[np.ndarray, np.ndarray]:
-        g = self.text_game.game
-        refuse = int(np.flatnonzero(g.refusal_mask)[0])
-        comply = int(np.flatnonzero(~g.refusal_mask)[0])
-        responses = np.array([refuse if v.refused else comply for v in verdicts])
-        unsafe = np.array([v.unsafe for v in verdicts], dtype=bool)
-        req = np.array([
-            g.harmful[x] if v.request_harmful is None else v.request_harmful
-            for x, v in zip(seeds, verdicts, strict=True)
-        ], dtype=bool)
-        return text_rewards(g, np.asarray(seeds), np.asarray(attacks), responses, unsafe,
-                            req, self.text_game.request_label_source)
+    def _judge_rewards(self, seeds: Sequence[int], attacks: Sequence[int],
+                       rewrites: Sequence[str], replies: Sequence[str]
+                       ) -> tuple[list[Verdict], np.ndarray, np.ndarray]:
+        return judge_rewards(self.text_game, self.judge, seeds, attacks, rewrites, replies)
 
     def _skip_to_group_mean(self, rewards: np.ndarray, skipped: np.ndarray) -> np.ndarray:
         g = self.options.num_generations
@@ -241,10 +260,171 @@ class GRPOLearner:
         if isinstance(opponent, LMPolicy):
             return opponent.act(list(zip(seeds, rewrites, strict=True)), rng)
         g = self.text_game.game
-        d = np.asarray(opponent.act(np.column_stack([seeds, attacks]), rng), dtype=int)
+        # a table defender reads [seed, attack] under full observation, the attack alone
+        # under attack observation (a 2-column array would read as [turn, attack] there)
+        obs = (np.column_stack([seeds, attacks]) if g.observation is Observation.FULL
+               else np.asarray(attacks, dtype=int))
+        d = np.asarray(opponent.act(obs, rng), dtype=int)
         return [REFUSE_TEXT if g.refusal_mask[i] else COMPLY_TEXT for i in d]
 
+    def _step_stats(self, xs: Sequence[int], attacks: Sequence[int],
+                    verdicts: Sequence[Verdict], reward: np.ndarray, r_a: np.ndarray,
+                    r_d: np.ndarray, skipped: np.ndarray, extra: dict[str, float]
+                    ) -> dict[str, float]:
+        g = self.text_game.game
+        harmful = g.harmful[np.asarray(xs, dtype=int)]
+        refused = np.array([v.refused for v in verdicts], dtype=bool)
+        unsafe = np.array([v.unsafe for v in verdicts], dtype=bool)
+        malformed = g.malformed_mask[np.asarray(attacks, dtype=int)]
+        return {
+            "reward": float(reward.mean()),
+            "reward_defender": float(r_d.mean()),
+            "reward_attacker": float(r_a.mean()),
+            "refusal_harmful": float(refused[harmful].mean()) if harmful.any() else math.nan,
+            "refusal_benign": float(refused[~harmful].mean()) if (~harmful).any() else math.nan,
+            "unsafe_rate": float(unsafe.mean()),
+            "format_ok": float(1.0 - malformed.mean()),
+            "skipped": float(skipped.mean()),
+            **extra,
+            **self.judge.stats.rates(),
+        }
+
     # ---------------------------------------------------------------- training
+    def _attacker_actor(self, policy: Any, greedy: bool) -> AttackerActor:
+        """Raw attacker outputs at each history's turn (an LM, or a table's canonical text)."""
+        tg = self.text_game
+        if isinstance(policy, LMPolicy):
+            def lm(seeds: list[int], pasts: list[Past], rng: np.random.Generator) -> list[str]:
+                msgs = [tg.attacker_turn_messages(x, p) for x, p in zip(seeds, pasts, strict=True)]
+                return policy.complete(msgs, rng, greedy=greedy)
+            return lm
+
+        def table(seeds: list[int], pasts: list[Past], rng: np.random.Generator) -> list[str]:
+            obs = np.column_stack([[len(p) for p in pasts], seeds]).astype(int)
+            attacks = np.asarray(policy.act(obs, rng), dtype=int)
+            return [tg.canonical_attack(x, int(a)) for x, a in zip(seeds, attacks, strict=True)]
+        return table
+
+    def _defender_actor(self, policy: Any) -> DefenderActor:
+        """Sampled defender replies (an LM, or a table's canonical refusal / compliance)."""
+        tg = self.text_game
+        if isinstance(policy, LMPolicy):
+            def lm(seeds: list[int], pasts: list[Past], outs: list[str],
+                   rng: np.random.Generator) -> list[str]:
+                msgs = [tg.defender_turn_messages(x, p, o)
+                        for x, p, o in zip(seeds, pasts, outs, strict=True)]
+                return policy.complete(msgs, rng)
+            return lm
+
+        def table(seeds: list[int], pasts: list[Past], outs: list[str],
+                  rng: np.random.Generator) -> list[str]:
+            g = tg.game
+            turns = [len(p) for p in pasts]
+            attacks = [tg.classify_attack(o)[0] for o in outs]
+            cols = [turns, seeds, attacks] if g.observation is Observation.FULL \
+                else [turns, attacks]
+            d = np.asarray(policy.act(np.column_stack(cols).astype(int), rng), dtype=int)
+            return [REFUSE_TEXT if g.refusal_mask[i] else COMPLY_TEXT for i in d]
+        return table
+
+    def _multi_turn_phase(self, opponent: Any, seeds: list[int], rng: np.random.Generator,
+                          stats: list[dict[str, float]]) -> tuple[dict[str, list], Any]:
+        """Dataset rows and reward function of a multi-turn phase.
+
+        One episode per drawn seed is played with the phase's policies (the learner's own
+        sampled, the opponent's as in MAGIC: a frozen LM attacker greedy, a defender
+        sampled); the rows are ``len(seeds)`` of the learner's decision points drawn
+        uniformly from those episodes, each a prompt with its history. A completion is
+        rewarded with its return-to-go, the episode played on with the same policies
+        (:func:`~seqgame.backends.llm.episodes.play_on`).
+        """
+        tg, attacker_role = self.text_game, self._role is Role.ATTACKER
+        if attacker_role:
+            attacker = self._attacker_actor(self._policy, greedy=False)
+            defender = self._defender_actor(opponent)
+        else:
+            attacker = self._attacker_actor(opponent, greedy=True)
+            defender = self._defender_actor(self._policy)
+        played = play_on(tg, self.judge, seeds, [()] * len(seeds), attacker, defender, rng)
+        points = decision_points(played.exchanges, seeds, self._role.value)
+        chosen = rng.choice(len(points), size=len(seeds), replace=False)
+        points = [points[i] for i in chosen]
+        rows: dict[str, list] = {
+            "prompt": [tg.attacker_turn_messages(x, p) if attacker_role
+                       else tg.defender_turn_messages(x, p, o) for x, p, o in points],
+            "seed": [x for x, _, _ in points],
+            "turn": [len(p) for _, p, _ in points],
+            "past": [json.dumps([[e.attack_output, e.response] for e in p]) for _, p, _ in points],
+            "attack_output": [o or "" for _, _, o in points],
+        }
+        play_rng = np.random.default_rng(rng.integers(2**63))
+
+        def reward_fn(prompts: list, completions: list, **cols: Any) -> list[float]:
+            texts = [c[-1]["content"] if isinstance(c, list) else c for c in completions]
+            xs = [int(x) for x in cols["seed"]]
+            pasts = [tuple(Exchange(a, r) for a, r in json.loads(p)) for p in cols["past"]]
+            if attacker_role:
+                out = play_on(tg, self.judge, xs, pasts, attacker, defender, play_rng,
+                              attack_outputs=texts)
+            else:
+                out = play_on(tg, self.judge, xs, pasts, attacker, defender, play_rng,
+                              attack_outputs=list(cols["attack_output"]), replies=texts)
+            r_a, r_d = out.returns_attacker, out.returns_defender
+            reward = self._skip_to_group_mean(r_a if attacker_role else r_d, out.skipped)
+            extra = {"turn": float(np.mean(cols["turn"])),
+                     "turns_played": float(np.mean(out.last_turn + 1))}
+            stats.append(self._step_stats(xs, out.attacks.tolist(), list(out.verdicts), reward,
+                                          r_a, r_d, out.skipped, extra))
+            return [float(r) for r in reward]
+
+        return rows, reward_fn
+
+    def _single_turn_phase(self, opponent: Any, seeds: list[int], rng: np.random.Generator,
+                           stats: list[dict[str, float]]) -> tuple[dict[str, list], Any]:
+        """Dataset rows and reward function of a single-turn phase (module docstring)."""
+        if self._role is Role.DEFENDER:
+            classified = self._opponent_attacks(opponent, seeds, rng)
+            rows = {
+                "prompt": [self.text_game.defender_messages(x, rw)
+                           for x, (_, rw) in zip(seeds, classified, strict=True)],
+                "seed": seeds,
+                "attack": [a for a, _ in classified],
+                "rewrite": [rw for _, rw in classified],
+            }
+        else:
+            rows = {"prompt": [self.text_game.attacker_messages(x) for x in seeds], "seed": seeds}
+        reply_rng = np.random.default_rng(rng.integers(2**63))
+
+        def reward_fn(prompts: list, completions: list, **cols: Any) -> list[float]:
+            texts = [c[-1]["content"] if isinstance(c, list) else c for c in completions]
+            xs = [int(x) for x in cols["seed"]]
+            extra: dict[str, float] = {}
+            if self._role is Role.DEFENDER:
+                attacks = list(cols["attack"])
+                verdicts, r_a, r_d = self._judge_rewards(xs, attacks, list(cols["rewrite"]),
+                                                         texts)
+                skipped = np.array([v.skipped for v in verdicts], dtype=bool)
+            else:
+                def replies(x: list[int], a: list[int], rw: list[str],
+                            r: np.random.Generator) -> list[str]:
+                    return self._opponent_replies(opponent, x, a, rw, r)
+
+                scored = score_attacks(self.text_game, self.judge, xs, texts, replies,
+                                       reply_rng, self.best_of_k)
+                attacks = scored.attacks.tolist()
+                verdicts = list(scored.verdicts)
+                r_a, r_d, skipped = (scored.rewards_attacker, scored.rewards_defender,
+                                     scored.skipped)
+                if self.best_of_k > 1:
+                    extra["reward_defender_sampled"] = float(
+                        scored.rewards_defender_sampled.mean())
+            reward = r_d if self._role is Role.DEFENDER else r_a
+            reward = self._skip_to_group_mean(reward, skipped)
+            stats.append(self._step_stats(xs, attacks, verdicts, reward, r_a, r_d, skipped,
+                                          extra))
+            return [float(r) for r in reward]
+        return rows, reward_fn
+
     def train_against(self, opponent: LMPolicy, steps: int, rng: np.random.Generator
                       ) -> list[dict[str, float]]:
         """Train ``steps`` GRPO steps against the frozen ``opponent``; one record per step."""
@@ -263,50 +443,10 @@ class GRPOLearner:
         n = steps * opts.prompts_per_step
         seeds = rng.choice(len(g.seeds), size=n, p=g.prior).tolist()
         stats: list[dict[str, float]] = []
-        if self._role is Role.DEFENDER:
-            classified = self._opponent_attacks(opponent, seeds, rng)
-            rows = {
-                "prompt": [self.text_game.defender_messages(x, rw)
-                           for x, (_, rw) in zip(seeds, classified, strict=True)],
-                "seed": seeds,
-                "attack": [a for a, _ in classified],
-                "rewrite": [rw for _, rw in classified],
-            }
+        if g.turns > 1:
+            rows, reward_fn = self._multi_turn_phase(opponent, seeds, rng, stats)
         else:
-            rows = {"prompt": [self.text_game.attacker_messages(x) for x in seeds], "seed": seeds}
-        reply_rng = np.random.default_rng(rng.integers(2**63))
-
-        def reward_fn(prompts: list, completions: list, **cols: Any) -> list[float]:
-            texts = [c[-1]["content"] if isinstance(c, list) else c for c in completions]
-            xs = [int(x) for x in cols["seed"]]
-            if self._role is Role.DEFENDER:
-                attacks, rewrites, replies = list(cols["attack"]), list(cols["rewrite"]), texts
-            else:
-                classified = [self.text_game.classify_attack(t) for t in texts]
-                attacks = [a for a, _ in classified]
-                rewrites = [rw for _, rw in classified]
-                replies = self._opponent_replies(opponent, xs, attacks, rewrites, reply_rng)
-            verdicts = self._judge(xs, rewrites, replies)
-            r_a, r_d = self._rewards(xs, attacks, verdicts)
-            reward = r_d if self._role is Role.DEFENDER else r_a
-            skipped = np.array([v.skipped for v in verdicts])
-            reward = self._skip_to_group_mean(reward, skipped)
-            harmful = g.harmful[np.asarray(xs)]
-            refused = np.array([v.refused for v in verdicts])
-            unsafe = np.array([v.unsafe for v in verdicts])
-            malformed = g.malformed_mask[np.asarray(attacks)]
-            stats.append({
-                "reward": float(reward.mean()),
-                "reward_defender": float(r_d.mean()),
-                "reward_attacker": float(r_a.mean()),
-                "refusal_harmful": float(refused[harmful].mean()) if harmful.any() else math.nan,
-                "refusal_benign": float(refused[~harmful].mean()) if (~harmful).any() else math.nan,
-                "unsafe_rate": float(unsafe.mean()),
-                "format_ok": float(1.0 - malformed.mean()),
-                "skipped": float(skipped.mean()),
-                **self.judge.stats.rates(),
-            })
-            return [float(r) for r in reward]
+            rows, reward_fn = self._single_turn_phase(opponent, seeds, rng, stats)
 
         trl_logs: list[dict[str, float]] = []
 

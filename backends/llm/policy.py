@@ -8,10 +8,12 @@ never sees ``<think>``). ``act`` returns completion strings.
 judging: the attacker's row at seed x is the histogram of ``n_samples`` rewrites classified
 into attacks (malformed included); the defender's row at (x, a) is the histogram of
 ``n_samples`` replies to the canonical rewrite of (x, a), classified refuse/comply by the
-text game's refusal rule. Estimates use a fixed sampling seed, so a policy always gets the
-same table. Sampling draws from the global torch RNG inside a ``fork_rng`` scope seeded
-from the caller's ``np.random.Generator``, so results are reproducible and the caller's
-torch state is left alone.
+text game's refusal rule; later turns of a multi-turn game are estimated on the refused
+path (see :meth:`LMPolicy.probabilities`). ``complete(messages, rng)`` completes chats
+given as message lists (multi-turn histories). Estimates use a fixed sampling seed, so a
+policy always gets the same table. Sampling draws from the global torch RNG inside a
+``fork_rng`` scope seeded from the caller's ``np.random.Generator``, so results are
+reproducible and the caller's torch state is left alone.
 """
 
 from __future__ import annotations
@@ -122,6 +124,13 @@ class LMPolicy:
         """One completion per observation."""
         return self.generate(self.prompts(observations), int(rng.integers(2**31)), greedy)
 
+    def complete(self, messages: Sequence[list[dict[str, str]]], rng: np.random.Generator,
+                 greedy: bool = False) -> list[str]:
+        """One completion per chat (message list), e.g. a multi-turn history."""
+        prompts = [self.tokenizer.apply_chat_template(m, tokenize=False, add_generation_prompt=True)
+                   for m in messages]
+        return self.generate(prompts, int(rng.integers(2**31)), greedy)
+
     def snapshot(self) -> LMPolicy:
         """Return a frozen deep copy (weights copied; cheap for tiny models, costly for 7B)."""
         frozen = copy.deepcopy(self.model)
@@ -133,30 +142,53 @@ class LMPolicy:
     def probabilities(self, game: SequentialGame, seed: int = 0) -> np.ndarray:
         """Estimate by sampling this role's Markov table (see the module docstring).
 
+        Multi-turn games (T > 1): a later turn is reached only after refusals, so turn t is
+        estimated on the refused path: the attacker's row (t, x) from its own sampled
+        outputs of turns < t, each answered with the canonical refusal; the defender's row
+        (t, x, a) after t turns of the canonical rewrite of (x, a), each refused. (An LM's
+        policy depends on the whole history; this is its Markov projection on that path.)
+
         Returns:
-            Attacker float ``(T, X, A)``; defender float ``(T, X, A, D)``. Turns beyond the
-            first repeat the first-turn estimate (text games here are single-turn).
+            Attacker float ``(T, X, A)``; defender float ``(T, X, A, D)``.
         """
+        from .history import Exchange
+        from .textgame import REFUSE_TEXT
+
         tg = self.text_game
         n_x, n_a, n_d = game.shape
         n = self.n_samples
+        rng = np.random.default_rng(seed)
+        tables = []
         if self._role is Role.ATTACKER:
             obs = [x for x in range(n_x) for _ in range(n)]
-            texts = self.act(obs, np.random.default_rng(seed))
-            table = np.zeros((n_x, n_a))
-            for x, text in zip(obs, texts, strict=True):
-                table[x, tg.classify_attack(text)[0]] += 1
-            table = table / n
+            pasts: list[tuple[Exchange, ...]] = [()] * len(obs)
+            for t in range(game.turns):
+                if t == 0:
+                    texts = self.act(obs, rng)
+                else:
+                    texts = self.complete([tg.attacker_turn_messages(x, p)
+                                           for x, p in zip(obs, pasts, strict=True)], rng)
+                table = np.zeros((n_x, n_a))
+                for x, text in zip(obs, texts, strict=True):
+                    table[x, tg.classify_attack(text)[0]] += 1
+                tables.append(table / n)
+                pasts = [(*p, Exchange(o, REFUSE_TEXT)) for p, o in zip(pasts, texts, strict=True)]
         else:
             refuse = int(np.flatnonzero(game.refusal_mask)[0])
             comply = int(np.flatnonzero(~game.refusal_mask)[0])
-            obs = [
-                (x, tg.classify_attack(tg.canonical_attack(x, a))[1])
-                for x in range(n_x) for a in range(n_a) for _ in range(n)
-            ]
-            texts = self.act(obs, np.random.default_rng(seed))
-            table = np.zeros((n_x * n_a, n_d))
-            for i, text in enumerate(texts):
-                table[i // n, refuse if is_refusal(text) else comply] += 1
-            table = (table / n).reshape(n_x, n_a, n_d)
-        return np.broadcast_to(table, (game.turns, *table.shape)).copy()
+            nodes = [(x, a) for x in range(n_x) for a in range(n_a) for _ in range(n)]
+            for t in range(game.turns):
+                if t == 0:
+                    texts = self.act([(x, tg.classify_attack(tg.canonical_attack(x, a))[1])
+                                      for x, a in nodes], rng)
+                else:
+                    texts = self.complete([
+                        tg.defender_turn_messages(
+                            x, (Exchange(tg.canonical_attack(x, a), REFUSE_TEXT),) * t,
+                            tg.canonical_attack(x, a))
+                        for x, a in nodes], rng)
+                table = np.zeros((n_x * n_a, n_d))
+                for i, text in enumerate(texts):
+                    table[i // n, refuse if is_refusal(text) else comply] += 1
+                tables.append((table / n).reshape(n_x, n_a, n_d))
+        return np.stack(tables)

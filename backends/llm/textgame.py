@@ -22,6 +22,7 @@ and the attacker plays any well-formed attack.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,6 +33,7 @@ from seqgame.games import builtin_game, register_game
 from seqgame.rollout import realized_rewards
 
 from .format import format_attack, parse_attack
+from .history import Exchange, attacker_history, defender_history
 
 REQUEST_LABEL_SOURCES = ("seed", "rewrite")
 
@@ -165,6 +167,27 @@ class TextGame:
         so the seed's words weigh more in its first reply token.
         """
         return [{"role": "user", "content": self.defender_user_text(seed, rewrite)}]
+
+    def attacker_turn_messages(self, seed: int, past: Sequence[Exchange] = ()
+                               ) -> list[dict[str, str]]:
+        """Build the attacker's prompt at turn ``len(past)`` (= :meth:`attacker_messages` at 0).
+
+        The attacker sees its seed, its own earlier outputs (think included) and the
+        defender's replies (:func:`~seqgame.backends.llm.history.attacker_history`).
+        """
+        return attacker_history(ATTACKER_SYSTEM, self.seed_texts[seed], past)
+
+    def defender_turn_messages(self, seed: int, past: Sequence[Exchange], attack_output: str
+                               ) -> list[dict[str, str]]:
+        """Build the defender's prompt at turn ``len(past)`` for the raw ``attack_output``.
+
+        Every earlier rewrite (answer part only, never ``<think>``) followed by the
+        defender's own reply, then the current rewrite, each rendered as
+        :meth:`defender_user_text` (:func:`~seqgame.backends.llm.history.defender_history`);
+        at turn 0 this equals :meth:`defender_messages` of the rewrite.
+        """
+        return defender_history(None, past, attack_output,
+                                render=lambda rewrite: self.defender_user_text(seed, rewrite))
 
     def corpus(self) -> list[str]:
         """Texts covering the game's vocabulary (to train a tiny tokenizer)."""

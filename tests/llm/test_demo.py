@@ -1,5 +1,6 @@
 """The LLM demo config, the factory and the CLI: co-evolution through seqgame.coevolve."""
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -8,9 +9,10 @@ import yaml
 
 from seqgame import runs
 from seqgame.backends.llm.demo import DEMO_CONFIG
-from seqgame.backends.llm.factory import build_learners
+from seqgame.backends.llm.factory import build_learner, build_learners
 from seqgame.cli import main
 from seqgame.errors import InvalidConfigError
+from seqgame.game import Role
 from seqgame.games import builtin_game
 
 pytest.importorskip("trl", reason="needs the LLM stack (pip install 'seqgame[llm]')")
@@ -70,6 +72,17 @@ def test_factory_rejects_bad_options(tmp_path):
         build_learners(builtin_game("jailbreak_v1"), {}, {}, 0)
     with pytest.raises(InvalidConfigError, match="judge.kind"):
         build_learners(g, {"tiny_dir": str(tmp_path / "t"), "judge": {"kind": "oracle"}}, {}, 0)
+    # best_of_k and multi-turn games fail before any model is built or loaded
+    missing = {"model": str(tmp_path / "missing")}
+    with pytest.raises(InvalidConfigError, match="unknown option.*best_of_kk"):
+        build_learners(g, {**missing, "best_of_kk": 2}, {}, 0)
+    for bad in (0, 1.5, "2"):
+        with pytest.raises(InvalidConfigError, match="attacker.best_of_k = "):
+            build_learners(g, {**missing, "best_of_k": bad}, {}, 0)
+    with pytest.raises(InvalidConfigError, match="defender.best_of_k: an attacker-only"):
+        build_learner(Role.DEFENDER, g, {**missing, "best_of_k": 2}, 0)
+    with pytest.raises(InvalidConfigError, match="attacker.best_of_k = 2: single-turn"):
+        build_learners(dataclasses.replace(g, turns=3), {**missing, "best_of_k": 2}, {}, 0)
 
 
 def test_sft_cli(tmp_path, capsys):
@@ -108,3 +121,29 @@ def test_demo_reaches_the_spne(tmp_path):
     assert summary["final"]["asr"] <= 0.1
     assert summary["final"]["over_refusal"] <= 0.1
     assert summary["final"]["spne_distance_defender_mean"] <= 0.1
+
+
+def test_multi_turn_run_resumes_identically(tmp_path, monkeypatch):
+    import seqgame.games as games
+    from seqgame.backends.llm.textgame import jailbreak_text_v1
+
+    name = "jailbreak_text_2turn_test"
+
+    def two_turns():
+        return dataclasses.replace(jailbreak_text_v1(), name=name, turns=2, discount=0.9)
+
+    monkeypatch.setitem(games._BUILDERS, name, (two_turns, "2-turn test game"))
+    monkeypatch.setitem(games.BUILTIN_GAMES, name, "2-turn test game")
+    config = runs.RunConfig.from_dict({**small_config(tmp_path), "game": name})
+    runs.train(config, tmp_path / "run")
+    recs = runs.read_jsonl(tmp_path / "run/metrics.jsonl")
+    assert all(1.0 <= r[f"{r['role']}/turns_played"] <= 2.0 for r in recs)
+    ckpts = sorted((tmp_path / "run/checkpoints").iterdir())
+    for c in ckpts[1:]:
+        c.unlink()
+    (tmp_path / "run/metrics.jsonl").write_text(
+        "".join(json.dumps(r) + "\n" for r in recs[:2]))
+    runs.resume(tmp_path / "run")
+    again = runs.read_jsonl(tmp_path / "run/metrics.jsonl")
+    for key in ("attacker/reward", "attacker/turns_played", "asr", "over_refusal"):
+        assert again[3][key] == pytest.approx(recs[3][key])

@@ -122,3 +122,113 @@ def test_attack_pool_errors(tmp_path):
         read_attack_pool(bad)
     with pytest.raises(InvalidConfigError, match="does not exist"):
         read_attack_pool(tmp_path / "missing.jsonl")
+
+
+def test_attacker_phase_with_best_of_k(text_game, tiny_dir):
+    judge = RuleJudge({s.text: s.harmful for s in text_game.game.seeds})
+    ma, ta = load_causal_lm(tiny_dir)
+    att = GRPOLearner(Role.ATTACKER, text_game, ma, ta, judge, OPTS, n_samples=2, best_of_k=2)
+    _, dfd = learners(text_game, tiny_dir)
+    opponent = dfd.policy().snapshot()
+    asked = []
+    act = opponent.act
+
+    def counting_act(observations, rng, greedy=False):
+        asked.append(len(observations))
+        return act(observations, rng, greedy)
+
+    opponent.act = counting_act
+    recs = att.train_against(opponent, 1, np.random.default_rng(0))
+    # 2 seeds x G = 2 rewrites, each answered K = 2 times, in one batch
+    assert asked == [2 * 2 * 2]
+    rec = recs[0]
+    assert rec["step"] == 1.0 and "loss" in rec
+    # the defender's best of 2 is never worse than the mean of its 2 replies
+    assert rec["reward_defender"] >= rec["reward_defender_sampled"]
+    assert att.steps == 1
+
+
+def test_best_of_k_rejections(text_game, tiny_dir):
+    import dataclasses
+
+    from seqgame.backends.llm.textgame import TextGame
+
+    judge = RuleJudge({s.text: s.harmful for s in text_game.game.seeds})
+    ma, ta = load_causal_lm(tiny_dir)
+    with pytest.raises(InvalidConfigError, match="best_of_k = 2: an attacker-only"):
+        GRPOLearner(Role.DEFENDER, text_game, ma, ta, judge, OPTS, best_of_k=2)
+    with pytest.raises(InvalidConfigError, match="best_of_k = 0"):
+        GRPOLearner(Role.ATTACKER, text_game, ma, ta, judge, OPTS, best_of_k=0)
+    two = TextGame(dataclasses.replace(text_game.game, turns=2))
+    with pytest.raises(InvalidConfigError, match="best_of_k = 2: single-turn games only"):
+        GRPOLearner(Role.ATTACKER, two, ma, ta, judge, OPTS, best_of_k=2)
+
+
+def test_multi_turn_rows_rewards_and_phases(text_game, tiny_dir):
+    import dataclasses
+
+    from seqgame.backends.llm.textgame import TextGame
+
+    g2 = dataclasses.replace(text_game.game, turns=2, discount=0.5)
+    tg = TextGame(g2)
+    judge = RuleJudge({s.text: s.harmful for s in g2.seeds})
+    ma, ta = load_causal_lm(tiny_dir)
+    md, td = load_causal_lm(tiny_dir)
+    att = GRPOLearner(Role.ATTACKER, tg, ma, ta, judge, OPTS, n_samples=2)
+    dfd = GRPOLearner(Role.DEFENDER, tg, md, td, judge, OPTS, n_samples=2)
+    # a table defender refusing at turn 0 and complying at turn 1: every episode has 2 turns
+    table = np.zeros((2, 6, 4, 2))
+    table[0, ..., 0] = table[1, ..., 1] = 1.0
+    table_def = TablePolicy(Role.DEFENDER, table)
+    stats = []
+    seeds = list(range(6)) * 2
+    rows, reward_fn = att._multi_turn_phase(table_def, seeds, np.random.default_rng(0), stats)
+    assert len(rows["prompt"]) == 12 and set(rows["turn"]) == {0, 1}
+    for prompt, turn in zip(rows["prompt"], rows["turn"], strict=True):
+        # turn 1: system, seed, own turn-0 output, the defender's refusal
+        roles = ["system", "user", "assistant", "user"][: 2 + 2 * turn]
+        assert [m["role"] for m in prompt] == roles
+        if turn:
+            assert "sorry" in prompt[3]["content"]
+    later = [i for i, t in enumerate(rows["turn"]) if t == 1]
+    cols = {k: [rows[k][i] for i in later] for k in ("seed", "turn", "past", "attack_output")}
+    rp = g2.attack_index("role_play")
+    completions = [tg.canonical_attack(x, rp) for x in cols["seed"]]
+    rewards = reward_fn([rows["prompt"][i] for i in later], completions, **cols)
+    # turn 1, the table complies: harmful 0.5 * (1.5 + 0.5), benign 0.5 * (-1.5 + 0.5)
+    expect = [0.5 * (2.0 if g2.harmful[x] else -1.0) for x in cols["seed"]]
+    np.testing.assert_allclose(rewards, expect)
+    assert stats[-1]["turn"] == 1.0 and stats[-1]["turns_played"] == 2.0
+    # defender rows: the first attack kept, never a think
+    rows, _ = dfd._multi_turn_phase(att.policy(), seeds, np.random.default_rng(1), [])
+    for prompt in rows["prompt"]:
+        assert all("<think>" not in m["content"] for m in prompt)
+    # whole GRPO phases of both roles on the 2-turn game
+    rng = np.random.default_rng(2)
+    rec = dfd.train_against(att.policy(), 1, rng)[0]
+    assert "loss" in rec and 1.0 <= rec["turns_played"] <= 2.0
+    rec = att.train_against(table_def, 1, rng)[0]
+    assert rec["turns_played"] == 2.0
+    assert att.policy().probabilities(g2).shape == (2, 6, 4)
+    p_def = dfd.policy().probabilities(g2)
+    assert p_def.shape == (2, 6, 4, 2)
+    np.testing.assert_allclose(p_def.sum(-1), 1.0)
+
+
+def test_table_defender_under_attack_observation(text_game, tiny_dir):
+    import dataclasses
+
+    from seqgame.backends.llm.textgame import COMPLY_TEXT, REFUSE_TEXT, TextGame
+    from seqgame.game import Observation
+
+    g = dataclasses.replace(text_game.game, observation=Observation.ATTACK)
+    tg = TextGame(g)
+    judge = RuleJudge({s.text: s.harmful for s in g.seeds})
+    ma, ta = load_causal_lm(tiny_dir)
+    att = GRPOLearner(Role.ATTACKER, tg, ma, ta, judge, OPTS)
+    table = np.zeros((1, 4, 2))
+    table[0, :, 1] = 1.0
+    table[0, g.attack_index("cipher"), :] = [1.0, 0.0]  # refuses cipher only
+    replies = att._opponent_replies(TablePolicy(Role.DEFENDER, table), [5, 4, 0],
+                                    [2, 1, 0], ["", "", ""], np.random.default_rng(0))
+    assert replies == [REFUSE_TEXT, COMPLY_TEXT, COMPLY_TEXT]
