@@ -17,22 +17,10 @@ from seqgame.envs.aec import (
 )
 from seqgame.envs.parallel import SeqGameParallel
 from seqgame.envs.single import SingleAgentEnv, single_agent
-from seqgame.game import SequentialGame
 
-
-def parallel_env(
-    game: SequentialGame,
-    *,
-    text: bool = False,
-    max_action_length: int = 1024,
-    attack_parser: TextParser = parse_attack,
-    response_parser: TextParser = parse_response,
-    render_mode: str | None = None,
-) -> SeqGameParallel:
-    """Build the native turn-based parallel environment of ``game`` (args as ``raw_env``)."""
-    return SeqGameParallel(game, text=text, max_action_length=max_action_length,
-                           attack_parser=attack_parser, response_parser=response_parser,
-                           render_mode=render_mode)
+#: PettingZoo's ``parallel_env``: the native, turn-based parallel environment (arguments
+#: as :class:`SeqGameParallel`).
+parallel_env = SeqGameParallel
 
 
 __all__ = [

@@ -386,19 +386,8 @@ class _StrictOrder(OrderEnforcingWrapper):
         super().step(action)
 
 
-def raw_env(
-    game: SequentialGame,
-    *,
-    text: bool = False,
-    max_action_length: int = 1024,
-    attack_parser: TextParser = parse_attack,
-    response_parser: TextParser = parse_response,
-    render_mode: str | None = None,
-) -> SeqGameAEC:
-    """Build the unwrapped AEC environment of ``game`` (arguments as :class:`SeqGameAEC`)."""
-    return SeqGameAEC(game, text=text, max_action_length=max_action_length,
-                      attack_parser=attack_parser, response_parser=response_parser,
-                      render_mode=render_mode)
+#: PettingZoo's ``raw_env``: the unwrapped AEC environment (same arguments as the class).
+raw_env = SeqGameAEC
 
 
 def env(
