@@ -27,6 +27,7 @@ import enum
 import math
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 
@@ -107,7 +108,7 @@ class Rewards:
                 )
 
 
-def _frozen(array: np.ndarray) -> np.ndarray:
+def _frozen(array: np.ndarray | list[float]) -> np.ndarray:
     out = np.array(array, dtype=float, copy=True)
     out.setflags(write=False)
     return out
@@ -148,8 +149,9 @@ class SequentialGame:
     rewards: Rewards | None = field(default_factory=Rewards)
     payoff_tables: tuple[np.ndarray, np.ndarray] | None = None
     malformed: frozenset[str] = frozenset()
-    allowed: np.ndarray | None = None
-    attacker_bonus: np.ndarray | None = None
+    # None means "all allowed" / "no bonus"; __post_init__ always stores an array.
+    allowed: np.ndarray = None  # type: ignore[assignment]
+    attacker_bonus: np.ndarray = None  # type: ignore[assignment]
     turns: int = 1
     accrual: str = "sum"
     discount: float = 1.0
@@ -336,7 +338,8 @@ class SequentialGame:
 
         Reductions over responses and attacks both run over leading axes.
         """
-        return tuple(np.ascontiguousarray(np.transpose(u, (2, 1, 0))) for u in self.payoffs)
+        u_a, u_d = (np.ascontiguousarray(np.transpose(u, (2, 1, 0))) for u in self.payoffs)
+        return u_a, u_d
 
     # ----------------------------------------------------------------- lookups
     def seed_index(self, seed_id: str) -> int:
@@ -368,7 +371,7 @@ class SequentialGame:
 
         return game_to_spec(self)
 
-    def replace(self, **changes: object) -> SequentialGame:
+    def replace(self, **changes: Any) -> SequentialGame:
         """A validated copy with some fields changed (a new game: give it a new name)."""
         from dataclasses import replace
 

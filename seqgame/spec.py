@@ -186,9 +186,9 @@ def game_from_spec(spec: Any) -> SequentialGame:
         bad = sorted(set(p) - {"attacker", "defender"})
         if bad or len(p) != 2:
             raise _fail("payoffs", "needs exactly the keys 'attacker' and 'defender'")
-        tables = tuple(
-            _nested_table(p[r], f"payoffs.{r}", seed_ids, attacks, responses, _number)
-            for r in ("attacker", "defender")
+        tables = (
+            _nested_table(p["attacker"], "payoffs.attacker", seed_ids, attacks, responses, _number),
+            _nested_table(p["defender"], "payoffs.defender", seed_ids, attacks, responses, _number),
         )
     else:
         raw = _mapping(spec.get("rewards", {}), "rewards")

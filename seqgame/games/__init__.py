@@ -226,7 +226,11 @@ def entry_deterrence() -> SequentialGame:
     u_d = np.array([[[2.0, 2.0], [-1.0, 1.0]]])
     return SequentialGame(
         name="entry_deterrence",
-        description=entry_deterrence.__doc__.split("\n\n")[1].strip().replace("\n    ", " "),
+        description=(
+            "Selten's entry game: the entrant stays out (0, 2) or enters; the incumbent fights "
+            "(-1, -1) or accommodates (1, 1). NE: (in, accommodate) and the non-credible "
+            "threat (out, fight); unique SPNE (in, accommodate)."
+        ),
         seeds=(Seed("entrant", Label.BENIGN, 1.0),),
         attacks=("out", "in"),
         responses=("fight", "accommodate"),
