@@ -71,6 +71,29 @@ def _print_solution(out: dict) -> None:
         print(f"  no safe fallback (M < 0) at {len(safety['no_fallback'])} node(s), e.g. "
               + ", ".join(f"{n['seed']}/{n['attack']}" for n in safety["no_fallback"][:3]))
     print(f"expected safety: {'SAFE' if out['expected_safety']['expected'] else 'UNSAFE'}")
+    _print_details(out["details"])
+
+
+def _print_details(details: dict) -> None:
+    """Concept-specific lines: posteriors, commitment, equilibrium counts, tie sets."""
+    post = details.get("posterior_safety")
+    if isinstance(post, dict) and "posterior" in post:
+        print(f"posterior-level safety: {'SAFE' if post['posterior'] else 'UNSAFE'}")
+    if "leader" in details:
+        print(f"leader {details['leader']}: value {_fmt(details.get('value_leader'))}, "
+              f"follower {_fmt(details.get('value_follower'))}")
+    if isinstance(details.get("posterior"), dict):
+        print("\nposterior P(seed | attack)")
+        on_path = details.get("on_path", {})
+        for attack, dist in details["posterior"].items():
+            where = "" if on_path.get(attack, True) else "  (off path)"
+            print(f"  {attack:<24} " + ", ".join(f"{s} {p:.3g}" for s, p in dist.items())
+                  + where)
+    if "n_equilibria" in details:
+        print(f"equilibria found: {details['n_equilibria']} (all in --json 'details')")
+    if "defender_ties" in details:
+        print(f"tie sets: {len(details['defender_ties'])} defender node(s), "
+              f"{len(details.get('attacker_ties', []))} attacker seed(s) (see --json)")
 
 
 def _solve(args: argparse.Namespace) -> int:

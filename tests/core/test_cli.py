@@ -96,3 +96,10 @@ def test_nash_method_flag(capsys):
     assert out["concept"] == "nash"
     assert main(["solve", "example_v1", "--method", "lp"]) == 2
     assert "takes no option" in capsys.readouterr().err
+
+
+def test_readable_pbe_shows_posteriors(capsys):
+    assert main(["solve", "disguise_mixed_v1", "--concept", "pbe"]) == 0
+    out = capsys.readouterr().out
+    assert "posterior P(seed | attack)" in out and "(off path)" in out
+    assert "posterior-level safety" in out
