@@ -248,6 +248,8 @@ class _Loop:
     def average(self) -> Profile:
         if self.n_avg == 0:
             return _profile(self.game, self.attacker.policy(), self.defender.policy())
+        # evaluate() sets both sums whenever it counts a step
+        assert self.sum_attacker is not None and self.sum_defender is not None
         return Profile.from_arrays(self.game, self.sum_attacker / self.n_avg,
                                    self.sum_defender / self.n_avg)
 
@@ -373,6 +375,7 @@ def coevolve(
                 out.write("".join(json.dumps(r, allow_nan=False) + "\n" for r in new))
                 out.flush()
                 if phase_end or loop.step - last_ckpt >= checkpoint_every:
+                    assert path is not None  # out is only opened inside a run directory
                     runs.save_checkpoint(path / "checkpoints", loop.step, loop.state())
                     last_ckpt = loop.step
             if bar is not None:

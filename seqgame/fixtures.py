@@ -96,9 +96,11 @@ def self_redteam_game(attacker_weight: float = 1.0, defender_weight: float = 0.5
                 correct = refuse == harmful
                 u_d[x, a, d] = (1 - 2 * p) + (defender_weight if correct else -defender_weight)
                 u_a[x, a, d] = attacker_weight * p - (0.2 if (a == 1 and refuse) else 0.0)
+    doc = self_redteam_game.__doc__
+    assert doc is not None  # our own docstring; None only under python -OO
     return SequentialGame(
         name="self_redteam_v1",
-        description=self_redteam_game.__doc__.split("\n\n")[1].strip().replace("\n    ", " "),
+        description=doc.split("\n\n")[1].strip().replace("\n    ", " "),
         seeds=seeds, attacks=attacks, responses=("refuse", "comply"),
         refusals=frozenset({"refuse"}), observation=Observation.FULL, unsafe=unsafe,
         rewards=None, payoff_tables=(u_a, u_d),

@@ -62,6 +62,7 @@ def info_state(game: SequentialGame, player: int, seed: int, attack: int | None)
     """Return the information-state string of ``player`` (0 attacker, 1 defender)."""
     if player == 0:
         return f"p0|seed={game.seed_ids[seed]}"
+    assert attack is not None, "the defender's information state needs the attack"
     if game.observation is Observation.FULL:
         return f"p1|seed={game.seed_ids[seed]}|attack={game.attacks[attack]}"
     return f"p1|attack={game.attacks[attack]}"
@@ -104,7 +105,11 @@ def to_openspiel(game: SequentialGame) -> Any:
         def string_from(self, state: Any, player: int) -> str:
             return info_state(game, player, state.seed, state.attack)
 
-    class _State(pyspiel.State):
+    # pyspiel is imported lazily (typed Any); mypy cannot take a base class off a local module
+    state_base: Any = pyspiel.State
+    game_base: Any = pyspiel.Game
+
+    class _State(state_base):
         def __init__(self, os_game: Any) -> None:
             super().__init__(os_game)
             self.seed: int | None = None
@@ -153,7 +158,7 @@ def to_openspiel(game: SequentialGame) -> Any:
         def __str__(self) -> str:
             return f"{self.seed}/{self.attack}/{self.response}"
 
-    class _Game(pyspiel.Game):
+    class _Game(game_base):
         def __init__(self, params: Any = None) -> None:
             super().__init__(game_type, game_info, params or {})
 

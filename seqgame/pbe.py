@@ -167,7 +167,8 @@ class _Solver:
         for k in range(n_prob):
             r = np.zeros(n_var)
             r[k], r[-1] = -1.0, 1.0
-            a_ub.append(r), b_ub.append(0.0)
+            a_ub.append(r)
+            b_ub.append(0.0)
         c = np.zeros(n_var)
         c[-1] = -1.0
         self.lps += 1
@@ -191,7 +192,8 @@ class _Solver:
             r = np.zeros(n_var)
             for k, (xx, _) in enumerate(pairs):
                 r[k] = float(xx == x)
-            a_eq.append(r), b_eq.append(1.0)
+            a_eq.append(r)
+            b_eq.append(1.0)
         for i, h in enumerate(hs):
             for d in range(n_d):
                 r = np.zeros(n_var)
@@ -200,9 +202,11 @@ class _Solver:
                         r[k] = g.prior[x] * self.u_d[x, a, d]
                 r[n_p + i] = -1.0
                 if d in on_path[h]:
-                    a_eq.append(r), b_eq.append(0.0)
+                    a_eq.append(r)
+                    b_eq.append(0.0)
                 else:
-                    a_ub.append(r), b_ub.append(self.atol)
+                    a_ub.append(r)
+                    b_ub.append(self.atol)
         x_opt = self._max_min_support(n_p, a_ub, b_ub, a_eq, b_eq, [(None, None)] * n_w,
                                       "attacker-support LP")
         if x_opt is None:
@@ -226,7 +230,8 @@ class _Solver:
             r = np.zeros(n_var)
             for d in t:
                 r[col[h, d]] = 1.0
-            a_eq.append(r), b_eq.append(1.0)
+            a_eq.append(r)
+            b_eq.append(1.0)
         for x in range(n_x):
             for a in np.flatnonzero(g.allowed[x]):
                 h = self.nodes.index[x, a]
@@ -235,9 +240,11 @@ class _Solver:
                     r[col[h, d]] = self.u_a[x, a, d]
                 r[n_c + x] = -1.0
                 if a in support[x]:
-                    a_eq.append(r), b_eq.append(0.0)
+                    a_eq.append(r)
+                    b_eq.append(0.0)
                 else:
-                    a_ub.append(r), b_ub.append(self.atol)
+                    a_ub.append(r)
+                    b_ub.append(self.atol)
         x_opt = self._max_min_support(n_c, a_ub, b_ub, a_eq, b_eq, [(None, None)] * n_x,
                                       "defender-support LP")
         if x_opt is None:

@@ -107,7 +107,8 @@ def plot_attacker_mix(records: Sequence[Mapping[str, Any]], attacks: Sequence[st
         from matplotlib import colormaps
 
         cmap = colormaps["tab20"]
-        colours = [cmap(i % 20) for i in range(len(attacks))]
+        colours: list[tuple[float, float, float, float] | str] = [
+            cmap(i % 20) for i in range(len(attacks))]
         if len(attacks) > 20:
             colours[20:] = ["#333333"] * (len(attacks) - 20)
         ax.stackplot(steps, mix, labels=list(attacks), colors=colours, alpha=0.9)

@@ -182,8 +182,8 @@ class ScheduleConfig:
             dwell += 1
         if dwell < max(self.min_dwell, self.window):
             return Decision(role, phase)
-        values = [rec.get(self.metric) for rec in history[-self.window:]]
-        values = [float(v) for v in values if v is not None and math.isfinite(float(v))]
+        raw = [rec.get(self.metric) for rec in history[-self.window:]]
+        values = [float(v) for v in raw if v is not None and math.isfinite(float(v))]
         if not values:
             return Decision(role, phase)
         mean = sum(values) / len(values)

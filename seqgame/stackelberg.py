@@ -109,7 +109,7 @@ def stackelberg_matrix(leader: np.ndarray, follower: np.ndarray, tol: float = 1e
         raise SolverError(f"payoff matrices have shapes {lead.shape} and {foll.shape}: "
                           "need equal (m, n)")
     m, n = lead.shape
-    best = (-np.inf, None, None)
+    best: tuple[float, int | None, np.ndarray | None] = (-np.inf, None, None)
     statuses = []
     for j in range(n):
         res = _commit_lp(lead, foll, j, np.delete(np.arange(n), j), lead[:, j])
@@ -119,11 +119,12 @@ def stackelberg_matrix(leader: np.ndarray, follower: np.ndarray, tol: float = 1e
     value, j_star, x_star = best
     if j_star is None:
         raise SolverError("no follower action is ever a best response: a bug")
+    assert x_star is not None  # set together with j_star
     x_star = np.clip(x_star, 0.0, None) / np.clip(x_star, 0.0, None).sum()
     # weak: follower actions with identical payoffs can never be separated, so group them
     # and let the leader get the worst of the group; the supremum is the best closure LP
     # over groups whose strict best-response region is non-empty.
-    weak = (-np.inf, None)
+    weak: tuple[float, np.ndarray | None] = (-np.inf, None)
     for j in range(n):
         same = np.flatnonzero(np.all(np.abs(foll - foll[:, [j]]) <= tol, axis=0))
         if same[0] != j:
@@ -136,6 +137,8 @@ def stackelberg_matrix(leader: np.ndarray, follower: np.ndarray, tol: float = 1e
         if res.status == 0 and -res.fun > weak[0] + tol:
             weak = (-res.fun, res.x)
     weak_value, weak_x = weak
+    # some group always has a non-empty strict region (the regions cover the simplex)
+    assert weak_x is not None
     weak_x = np.clip(weak_x, 0.0, None) / np.clip(weak_x, 0.0, None).sum()
     payoff_f = weak_x @ foll
     br = payoff_f >= payoff_f.max() - tol
@@ -194,11 +197,13 @@ def _linearise(row, lo: list, hi: list, o_prod: int, o_bound: int, o_total: int,
         r = row()
         r[o_prod + d] = 1.0
         r[o_bound + d] = -1.0
-        lo.append(-np.inf), hi.append(0.0)
+        lo.append(-np.inf)
+        hi.append(0.0)
     r = row()
     r[o_prod:o_prod + n_d] = 1.0
     r[o_total] = -1.0
-    lo.append(0.0), hi.append(0.0)
+    lo.append(0.0)
+    hi.append(0.0)
 
 
 def _defender_leads(game: SequentialGame, time_limit: float):
@@ -227,26 +232,30 @@ def _defender_leads(game: SequentialGame, time_limit: float):
 
     for h in range(n_h):
         row()[o_pi + h * n_d:o_pi + (h + 1) * n_d] = 1.0
-        lo.append(1.0), hi.append(1.0)
+        lo.append(1.0)
+        hi.append(1.0)
     for x in reps:
         r = row()
         for k, (xx, _) in enumerate(pairs):
             r[o_q + k] = float(xx == x)
-        lo.append(1.0), hi.append(1.0)
+        lo.append(1.0)
+        hi.append(1.0)
     for k, (x, a) in enumerate(pairs):
         h = nodes.index[x, a]
         # 0 <= v_x - pi_h . U_A[x,a] <= (1 - q) M_x
         r = row()
         r[o_v + x] = 1.0
         r[o_pi + h * n_d:o_pi + (h + 1) * n_d] = -u_a[x, a]
-        lo.append(0.0), hi.append(np.inf)
+        lo.append(0.0)
+        hi.append(np.inf)
         r = row()
         r[o_v + x] = 1.0
         r[o_pi + h * n_d:o_pi + (h + 1) * n_d] = -u_a[x, a]
         # tightest valid big-M: v_x - pi.U_A[x,a] <= max over allowed of U_A[x] - min_d U_A[x,a]
         m_xa = hi_a[x] - u_a[x, a].min()
         r[o_q + k] = m_xa
-        lo.append(-np.inf), hi.append(m_xa)
+        lo.append(-np.inf)
+        hi.append(m_xa)
         _linearise(row, lo, hi, o_z + k * n_d, o_pi + h * n_d, o_q + k, n_d)
     c = np.zeros(n_var)
     for k, (x, a) in enumerate(pairs):
@@ -313,10 +322,12 @@ def _attacker_leads(game: SequentialGame, time_limit: float):
         r = row()
         for k, (xx, _) in enumerate(pairs):
             r[o_s + k] = float(xx == x)
-        lo.append(1.0), hi.append(1.0)
+        lo.append(1.0)
+        hi.append(1.0)
     for h in range(n_h):
         row()[o_r + h * n_d:o_r + (h + 1) * n_d] = 1.0
-        lo.append(1.0), hi.append(1.0)
+        lo.append(1.0)
+        hi.append(1.0)
         members = [(k, x, a) for k, (x, a) in enumerate(pairs) if nodes.index[x, a] == h]
         for d in range(n_d):
             # 0 <= w_h - sum prior sigma U_D[., d] <= (1 - r_hd) M_h
@@ -325,7 +336,8 @@ def _attacker_leads(game: SequentialGame, time_limit: float):
                 r1[o_s + k] = r2[o_s + k] = -game.prior[x] * u_d[x, a, d]
             r1[o_w + h] = r2[o_w + h] = 1.0
             r2[o_r + h * n_d + d] = big_m[h]
-            lo.extend([0.0, -np.inf]), hi.extend([np.inf, big_m[h]])
+            lo.extend([0.0, -np.inf])
+            hi.extend([np.inf, big_m[h]])
     for k, (x, a) in enumerate(pairs):
         _linearise(row, lo, hi, o_y + k * n_d, o_r + nodes.index[x, a] * n_d, o_s + k, n_d)
     c = np.zeros(n_var)

@@ -40,3 +40,10 @@ def test_ci_runs_the_readme_test_command():
     test_cmd = next(b.strip() for b in blocks if "pytest" in b)
     assert test_cmd in (ROOT / ".ci" / "run").read_text()
     assert len([b for b in blocks if b.strip().startswith("pip install")]) == 2
+
+
+def test_core_type_checks():
+    """STYLE.md: the core package type-checks (mypy is pinned in the dev extra)."""
+    out = subprocess.run([sys.executable, "-m", "mypy", "seqgame"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
