@@ -36,7 +36,7 @@ from seqgame.backends.tabular.factory import build_learners
 from seqgame.coevolve import coevolve
 from seqgame.errors import SolverError
 from seqgame.game import Role
-from seqgame.metrics import evaluate
+from seqgame.metrics import attack_posterior, evaluate
 from seqgame.profile import Profile
 from seqgame.schedules import ScheduleConfig
 from seqgame.spec import load_game
@@ -49,9 +49,7 @@ def thresholds(game, attacker: np.ndarray) -> dict[str, np.ndarray]:
     u = game.u_defender
     refuse = game.refusal_mask
     delta = u[:, :, refuse].max(axis=2) - u[:, :, ~refuse].max(axis=2)  # (X, A)
-    w = game.prior[:, None] * attacker[0]
-    off = w.sum(axis=0) <= 1e-12
-    w = np.where(off[None, :], game.prior[:, None] * game.allowed, w)
+    w, _ = attack_posterior(game, attacker[0])
     harm = game.harmful[:, None]
     wh, wb = (w * harm).sum(axis=0), (w * ~harm).sum(axis=0)
     mu = np.divide(wh, wh + wb, out=np.full(wh.shape, np.nan), where=(wh + wb) > 0)

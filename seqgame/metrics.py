@@ -197,6 +197,43 @@ def _hidden_defender_br(game: SequentialGame, profile: Profile) -> float:
     return float(child_value[0])
 
 
+def reach_probabilities(game: SequentialGame, profile: Profile) -> np.ndarray:
+    """P(turn t is reached | seed x), float ``(T, X)``."""
+    reach = np.ones((game.turns, len(game.seeds)))
+    dfd = profile.defender_full(game)
+    for t in range(game.turns - 1):
+        joint = profile.attacker[t][:, :, None] * dfd[t]
+        reach[t + 1] = reach[t] * joint[:, :, game.refusal_mask].sum(axis=(1, 2))
+    return reach
+
+
+def attack_posterior(
+    game: SequentialGame, attacker: np.ndarray, reach: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The defender's belief P(seed | attack) under attack observation, at one turn.
+
+    Bayes' rule on the path (weights prior · reach · π_A); at an attack no seed sends, the
+    prior over the seeds allowed to send it.
+
+    Args:
+        game: the game.
+        attacker: float ``(X, A)``, the attacker's policy at this turn.
+        reach: float ``(X,)``, P(this turn is reached | seed); 1 when None.
+
+    Returns:
+        ``(belief, possible)``: float ``(X, A)`` columns summing to 1 (0 where impossible),
+        and bool ``(A,)``, the attacks some seed may send.
+    """
+    w = game.prior[:, None] * attacker
+    if reach is not None:
+        w = w * reach[:, None]
+    off = w.sum(axis=0) <= 1e-15
+    w = np.where(off[None, :], game.prior[:, None] * game.allowed, w)
+    total = w.sum(axis=0)
+    belief = np.divide(w, total, out=np.zeros_like(w), where=total > 0)
+    return belief, total > 0
+
+
 def defender_regret(game: SequentialGame, profile: Profile) -> np.ndarray:
     """Defender one-shot-deviation regret at every decision node.
 
@@ -205,27 +242,18 @@ def defender_regret(game: SequentialGame, profile: Profile) -> np.ndarray:
         NaN where a node cannot occur (attack not allowed to any seed sending it).
     """
     cont = continuation(game, profile)
-    n_x, n_a, _ = game.shape
+    reach = reach_probabilities(game, profile)
     out = []
-    reach = np.ones(n_x)
-    dfd = profile.defender_full(game)
     for t in range(game.turns):
         q = q_values(game, t, cont.defender[t + 1], "defender")
         if game.observation is Observation.FULL:
-            gap = q.max(axis=2) - np.einsum("xad,xad->xa", dfd[t], q)
+            gap = q.max(axis=2) - np.einsum("xad,xad->xa", profile.defender[t], q)
             out.append(np.where(game.allowed, gap, np.nan))
         else:
-            w = game.prior[:, None] * reach[:, None] * profile.attacker[t]  # (X, A)
-            off = w.sum(axis=0) <= 1e-15
-            fallback = game.prior[:, None] * game.allowed
-            w = np.where(off[None, :], fallback, w)
-            total = w.sum(axis=0)
-            belief = np.divide(w, total, out=np.zeros_like(w), where=total > 0)
+            belief, possible = attack_posterior(game, profile.attacker[t], reach[t])
             qa = np.einsum("xa,xad->ad", belief, q)
             gap = qa.max(axis=1) - np.einsum("ad,ad->a", profile.defender[t], qa)
-            out.append(np.where(total > 0, gap, np.nan))
-        p_ref = (profile.attacker[t][:, :, None] * dfd[t])[:, :, game.refusal_mask].sum(axis=(1, 2))
-        reach = reach * p_ref
+            out.append(np.where(possible, gap, np.nan))
     return np.maximum(np.array(out), 0.0)
 
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from seqgame.errors import SolverError
 from seqgame.game import Observation, SequentialGame
-from seqgame.metrics import defender_regret
+from seqgame.metrics import defender_regret, reach_probabilities
 from seqgame.profile import Profile
 
 
@@ -91,16 +91,6 @@ def _no_fallback(game: SequentialGame, m: np.ndarray, tol: float) -> tuple[NoFal
         NoFallback(game.seed_ids[x], game.attacks[a], float(m[x, a]))
         for x, a in zip(*np.nonzero(bad), strict=True)
     )
-
-
-def reach_probabilities(game: SequentialGame, profile: Profile) -> np.ndarray:
-    """P(turn t is reached | seed x), float ``(T, X)``."""
-    reach = np.ones((game.turns, len(game.seeds)))
-    dfd = profile.defender_full(game)
-    for t in range(game.turns - 1):
-        joint = profile.attacker[t][:, :, None] * dfd[t]
-        reach[t + 1] = reach[t] * joint[:, :, game.refusal_mask].sum(axis=(1, 2))
-    return reach
 
 
 def pointwise_safety(

@@ -25,7 +25,7 @@ from seqgame.coevolve import TablePolicy
 from seqgame.errors import InvalidConfigError
 from seqgame.game import Observation, Role, SequentialGame
 from seqgame.learning import Policy
-from seqgame.metrics import continuation, q_values
+from seqgame.metrics import attack_posterior, continuation, q_values
 from seqgame.profile import Profile
 
 
@@ -62,11 +62,7 @@ def action_values(game: SequentialGame, role: Role, own: np.ndarray,
             if game.observation is Observation.FULL:
                 out.append(q)
             else:
-                w = game.prior[:, None] * profile.attacker[t]
-                off = w.sum(axis=0) <= 1e-15
-                w = np.where(off[None, :], game.prior[:, None] * game.allowed, w)
-                total = w.sum(axis=0)
-                belief = np.divide(w, total, out=np.zeros_like(w), where=total > 0)
+                belief, _ = attack_posterior(game, profile.attacker[t])
                 out.append(np.einsum("xa,xad->ad", belief, q))
     return layout.flat(np.stack(out))
 
