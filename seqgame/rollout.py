@@ -54,12 +54,39 @@ class Rollouts:
         return int(self.seeds.shape[0])
 
 
-def sample_rows(probs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """One categorical draw per row of ``probs`` ``(N, K)`` → int ``(N,)``."""
+def sample_rows(
+    probs: np.ndarray, rng: np.random.Generator, draws: int | None = None
+) -> np.ndarray:
+    """Categorical draws from each row of ``probs`` ``(N, K)``.
+
+    Returns:
+        int ``(N,)`` (one draw per row), or ``(N, draws)`` when ``draws`` is given.
+    """
     cdf = np.cumsum(probs, axis=1)
-    u = rng.random(probs.shape[0]) * cdf[:, -1]
-    out = (cdf <= u[:, None]).sum(axis=1)
+    if draws is None:
+        u = rng.random(probs.shape[0]) * cdf[:, -1]
+        out = (cdf <= u[:, None]).sum(axis=1)
+    else:
+        u = rng.random((probs.shape[0], draws)) * cdf[:, -1:]
+        out = (cdf[:, None, :] <= u[:, :, None]).sum(axis=2)
     return np.minimum(out, probs.shape[1] - 1)
+
+
+def episode_returns(game: SequentialGame, rewards: np.ndarray, last: np.ndarray) -> np.ndarray:
+    """Episode returns under the game's accrual and discount.
+
+    Args:
+        game: the game.
+        rewards: float ``(N, T)`` per-turn rewards, 0 for turns not played.
+        last: int ``(N,)`` index of each episode's last turn played.
+
+    Returns:
+        float ``(N,)``: Σ_t γ^t r_t (``sum``) or γ^L r_L for the last turn L (``final``).
+    """
+    disc = game.discount ** np.arange(rewards.shape[1])
+    if game.accrual == "sum":
+        return (rewards * disc).sum(axis=1)
+    return rewards[np.arange(rewards.shape[0]), last] * disc[last]
 
 
 def realized_rewards(
@@ -292,13 +319,8 @@ def rollout(
         idx = np.flatnonzero(ref) if idx is None else idx[ref]
         if idx.size == 0:
             break
-    disc = game.discount ** np.arange(t_max)
-    if game.accrual == "sum":
-        ret_a, ret_d = (r_a * disc).sum(axis=1), (r_d * disc).sum(axis=1)
-    else:
-        last = played - 1
-        rows = np.arange(n)
-        ret_a, ret_d = r_a[rows, last] * disc[last], r_d[rows, last] * disc[last]
+    ret_a = episode_returns(game, r_a, played - 1)
+    ret_d = episode_returns(game, r_d, played - 1)
     return Rollouts(x, attacks, responses, unsafe, refused, played, r_a, r_d, ret_a, ret_d)
 
 

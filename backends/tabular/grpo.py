@@ -41,17 +41,9 @@ from seqgame.coevolve import TablePolicy
 from seqgame.errors import InvalidConfigError
 from seqgame.game import Observation, Role, SequentialGame
 from seqgame.learning import Policy
-from seqgame.rollout import realized_rewards
+from seqgame.rollout import episode_returns, realized_rewards, sample_rows
 
 SCALE_REWARDS = ("group", "batch", "none")
-
-
-def _sample_groups(probs: np.ndarray, g: int, rng: np.random.Generator) -> np.ndarray:
-    """G categorical draws per row of ``probs`` ``(N, K)`` → int ``(N, G)``."""
-    cdf = np.cumsum(probs, axis=1)
-    u = rng.random((probs.shape[0], g)) * cdf[:, -1:]
-    out = (cdf[:, None, :] <= u[:, :, None]).sum(axis=2)
-    return np.minimum(out, probs.shape[1] - 1)
 
 
 def group_advantages(rewards: np.ndarray, scale_rewards: str) -> np.ndarray:
@@ -220,7 +212,7 @@ class GRPOLearner:
         probs = self.probs()
         members = np.arange(n * g)
         if self._role is Role.ATTACKER:
-            a = _sample_groups(probs[x], g, rng)  # (N, G)
+            a = sample_rows(probs[x], rng, g)  # (N, G)
             k = self.best_of_k
             xs = np.repeat(x, g * k)
             aa = np.repeat(a.ravel(), k)
@@ -234,7 +226,7 @@ class GRPOLearner:
             return Batch(np.repeat(x, g), a.ravel(), members, r_a.reshape(n, g))
         a = np.asarray(opponent.act(x, rng))
         states = self.layout.defender_state(x, a)
-        d = _sample_groups(probs[states], g, rng)
+        d = sample_rows(probs[states], rng, g)
         xs, aa = np.repeat(x, g), np.repeat(a, g)
         unsafe = rng.random(xs.size) < game.unsafe[xs, aa, d.ravel()]
         _, r_d = realized_rewards(game, xs, aa, d.ravel(), unsafe)
@@ -263,7 +255,7 @@ class GRPOLearner:
             xt, turn = xs[idx], np.full(idx.size, t)
             if self._role is Role.ATTACKER:
                 states = t * n_x + xt
-                a = _sample_groups(probs[states], 1, rng)[:, 0]
+                a = sample_rows(probs[states], rng, 1)[:, 0]
                 obs = np.stack([turn, xt, a], axis=1) if full else np.stack([turn, a], axis=1)
                 d = np.asarray(opponent.act(obs, rng))
                 own = a
@@ -274,7 +266,7 @@ class GRPOLearner:
                 else:
                     a = np.asarray(opponent.act(np.stack([turn, xt], axis=1), rng))
                 states = (t * n_x + xt) * n_a + a if full else t * n_a + a
-                d = _sample_groups(probs[states], 1, rng)[:, 0]
+                d = sample_rows(probs[states], rng, 1)[:, 0]
                 own = d
             parts.append((states, own, idx))
             unsafe = rng.random(idx.size) < game.unsafe[xt, a, d]
@@ -282,12 +274,7 @@ class GRPOLearner:
             rewards[idx, t] = r_a if self._role is Role.ATTACKER else r_d
             last[idx] = t
             alive[idx] = game.refusal_mask[d]
-        disc = game.discount ** np.arange(game.turns)
-        if game.accrual == "sum":
-            returns = (rewards * disc).sum(axis=1)
-        else:
-            rows = np.arange(n * g)
-            returns = rewards[rows, last] * disc[last]
+        returns = episode_returns(game, rewards, last)
         states, actions, members = (np.concatenate(c) for c in zip(*parts, strict=True))
         return Batch(states, actions, members, returns.reshape(n, g))
 
