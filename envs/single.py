@@ -71,7 +71,30 @@ class _TableOpponent:
 
 
 class SingleAgentEnv(gymnasium.Env):
-    """Gymnasium environment of one role against a frozen opponent (module docstring)."""
+    """Gymnasium environment in which ``role`` plays the frozen ``opponent``.
+
+    Args:
+        game: the game.
+        role: the learning role (``"attacker"``/``"defender"`` or a :class:`Role`).
+        opponent: the other role's frozen policy (see the module docstring).
+        text: text observations and string actions (``gymnasium.spaces.Text``).
+        max_action_length: longest action string (text mode).
+        attack_parser: text → attack index (text mode).
+        response_parser: text → response index (text mode).
+        render_mode: ``None`` or ``"ansi"``.
+        illegal_action: ``"raise"`` (default): an action the game forbids raises
+            :class:`EnvError`. ``"penalize"``: an action inside the action space that the
+            game forbids (an attack the seed may not use, unparseable text) ends the
+            episode with ``illegal_reward`` and ``info["illegal_action"] = True`` — for RL
+            libraries that sample the whole action space without the action mask.
+            Actions outside the action space always raise.
+        illegal_reward: reward of a penalised illegal action (default: the role's lowest
+            per-turn payoff minus 1).
+
+    Raises:
+        InvalidProfileError: an opponent table that is not a valid policy of its role.
+        EnvError: an opponent of the wrong kind or role.
+    """
 
     metadata = {"render_modes": ["ansi"]}
 
@@ -187,46 +210,5 @@ def _opponent(
     return _TableOpponent(game, role, table), None
 
 
-def single_agent(
-    game: SequentialGame,
-    role: Role | str,
-    opponent: np.ndarray | Policy | OpponentFn,
-    *,
-    text: bool = False,
-    max_action_length: int = 1024,
-    attack_parser: TextParser = parse_attack,
-    response_parser: TextParser = parse_response,
-    render_mode: str | None = None,
-    illegal_action: str = "raise",
-    illegal_reward: float | None = None,
-) -> SingleAgentEnv:
-    """Build a Gymnasium environment in which ``role`` plays the frozen ``opponent``.
-
-    Args:
-        game: the game.
-        role: the learning role (``"attacker"``/``"defender"`` or a :class:`Role`).
-        opponent: the other role's frozen policy (see the module docstring).
-        text: text observations and string actions (``gymnasium.spaces.Text``).
-        max_action_length: longest action string (text mode).
-        attack_parser: text → attack index (text mode).
-        response_parser: text → response index (text mode).
-        render_mode: ``None`` or ``"ansi"``.
-        illegal_action: ``"raise"`` (default): an action the game forbids raises
-            :class:`EnvError`. ``"penalize"``: an action inside the action space that the
-            game forbids (an attack the seed may not use, unparseable text) ends the
-            episode with ``illegal_reward`` and ``info["illegal_action"] = True`` — for RL
-            libraries that sample the whole action space without the action mask.
-            Actions outside the action space always raise.
-        illegal_reward: reward of a penalised illegal action (default: the role's lowest
-            per-turn payoff minus 1).
-
-    Raises:
-        InvalidProfileError: an opponent table that is not a valid policy of its role.
-        EnvError: an opponent of the wrong kind or role.
-    """
-    return SingleAgentEnv(game, role, opponent, text=text, max_action_length=max_action_length,
-                          attack_parser=attack_parser, response_parser=response_parser,
-                          render_mode=render_mode, illegal_action=illegal_action,
-                          illegal_reward=illegal_reward)
-
-
+#: Build a Gymnasium environment in which one role plays a frozen opponent (the class).
+single_agent = SingleAgentEnv

@@ -234,14 +234,21 @@ def attack_posterior(
     return belief, total > 0
 
 
-def defender_regret(game: SequentialGame, profile: Profile) -> np.ndarray:
+def defender_regret(
+    game: SequentialGame, profile: Profile, cont: Continuation | None = None
+) -> np.ndarray:
     """Defender one-shot-deviation regret at every decision node.
+
+    Args:
+        game: the game.
+        profile: the profile.
+        cont: the profile's continuation values, when already computed.
 
     Returns:
         float ``(T, X, A)`` under full observation, ``(T, A)`` under attack observation;
         NaN where a node cannot occur (attack not allowed to any seed sending it).
     """
-    cont = continuation(game, profile)
+    cont = continuation(game, profile) if cont is None else cont
     reach = reach_probabilities(game, profile)
     out = []
     for t in range(game.turns):
@@ -265,7 +272,7 @@ def evaluate(game: SequentialGame, profile: Profile) -> ProfileMetrics:
     asr, over = asr_and_over_refusal(game, profile)
     br_a, _ = attacker_best_response(game, profile)
     br_d = defender_best_response_value(game, profile)
-    regret = defender_regret(game, profile)
+    regret = defender_regret(game, profile, cont)
     return ProfileMetrics(
         value_attacker=v_a,
         value_defender=v_d,
