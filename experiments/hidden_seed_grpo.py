@@ -36,7 +36,7 @@ from seqgame.backends.tabular.factory import build_learners
 from seqgame.coevolve import coevolve
 from seqgame.errors import SolverError
 from seqgame.game import Role
-from seqgame.metrics import attack_posterior, evaluate
+from seqgame.metrics import attack_posterior, evaluate, finite_or_none
 from seqgame.profile import Profile
 from seqgame.schedules import ScheduleConfig
 from seqgame.spec import load_game
@@ -93,8 +93,8 @@ def run(game, seeds: int, steps: int) -> dict:
                 "asr": m.asr, "over_refusal": m.over_refusal,
                 "subgame_regret_max": m.subgame_regret_max, "nash_conv": m.nash_conv,
                 "refusal_agreement": float(np.nanmean(np.abs(p_ref - rational) < 0.5)),
-                "per_attack": {att: {"posterior": _f(th["posterior"][i]),
-                                     "threshold": _f(th["threshold"][i]),
+                "per_attack": {att: {"posterior": finite_or_none(th["posterior"][i]),
+                                     "threshold": finite_or_none(th["threshold"][i]),
                                      "p_refuse": float(p_ref[i])}
                                for i, att in enumerate(game.attacks)},
                 "reference": reference(game, np.asarray(res.last.attacker)),
@@ -105,10 +105,6 @@ def run(game, seeds: int, steps: int) -> dict:
                              "refusal_agreement")}
         out[scale] = {"summary": summary, "runs": rows}
     return out
-
-
-def _f(v: float) -> float | None:
-    return None if not np.isfinite(v) else float(v)
 
 
 def plot(results: dict, game):

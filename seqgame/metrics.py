@@ -92,12 +92,13 @@ class ProfileMetrics:
 
     def to_json(self) -> dict:
         """Plain-float dictionary (NaN as None)."""
-        out = {k: _jsonable(getattr(self, k)) for k in self.__dataclass_fields__}
-        out["exploitability"] = _jsonable(self.exploitability)
+        out = {k: finite_or_none(getattr(self, k)) for k in self.__dataclass_fields__}
+        out["exploitability"] = finite_or_none(self.exploitability)
         return out
 
 
-def _jsonable(v: float) -> float | None:
+def finite_or_none(v: float) -> float | None:
+    """``float(v)``, or None for NaN/inf (JSON has neither)."""
     return None if not np.isfinite(v) else float(v)
 
 

@@ -43,6 +43,7 @@ class Solution:
         """The ``seqgame solve --json`` object (see the module docstring)."""
         game = self.game
         metrics = evaluate(game, self.profile)
+        metrics_json = metrics.to_json()
         first = self.profile.to_json(game, 0)
         out: dict[str, Any] = {
             "concept": self.concept,
@@ -50,20 +51,16 @@ class Solution:
             "attacker": first["attacker"],
             "defender": first["defender"],
             "value": {"attacker": metrics.value_attacker, "defender": metrics.value_defender},
-            "asr": _num(metrics.asr),
-            "over_refusal": _num(metrics.over_refusal),
+            "asr": metrics_json["asr"],
+            "over_refusal": metrics_json["over_refusal"],
             "safety": pointwise_safety(game, self.profile).to_json(),
             "expected_safety": expected_safety(game, self.profile).to_json(),
-            "metrics": metrics.to_json(),
+            "metrics": metrics_json,
             "details": self.details,
         }
         if game.turns > 1:
             out["per_turn"] = [self.profile.to_json(game, t) for t in range(game.turns)]
         return out
-
-
-def _num(v: float) -> float | None:
-    return None if v != v else float(v)
 
 
 def _solve_spne(game: SequentialGame, tie_breaking: str = "strong") -> Solution:
