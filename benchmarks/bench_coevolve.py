@@ -17,14 +17,14 @@ import time
 
 import numpy as np
 
+from seqgame.analysis.metrics import evaluate
 from seqgame.backends.tabular.factory import build_learners
-from seqgame.coevolve import coevolve
+from seqgame.cli.train import DEMO_CONFIG
 from seqgame.games import builtin_game
-from seqgame.metrics import evaluate
-from seqgame.profile import Profile
-from seqgame.rollout import rollout
-from seqgame.run_cli import DEMO_CONFIG
-from seqgame.schedules import ScheduleConfig
+from seqgame.model.profile import Profile
+from seqgame.model.rollout import rollout
+from seqgame.training.loop import coevolve
+from seqgame.training.schedules import ScheduleConfig
 
 
 def coevolve_seconds(game, steps: int, eval_every: int) -> float:

@@ -53,7 +53,7 @@ def run_phase(path: Path, steps: int, completion: int, use_vllm: bool) -> dict[s
     from seqgame.backends.llm.learner import GRPOLearner, GRPOOptions
     from seqgame.backends.llm.models import load_causal_lm
     from seqgame.backends.llm.textgame import text_game
-    from seqgame.game import Role
+    from seqgame.model.game import Role
 
     tg = text_game()
     judge = RuleJudge({s.text: s.harmful for s in tg.game.seeds})

@@ -2,7 +2,7 @@
 
 Same game, same fixed mixed policies (a Dirichlet draw, seed 0). The AEC loop draws each
 action from the same tables (inverse CDF per step) and steps ``seqgame.envs.raw_env``; the
-engine is ``seqgame.rollout.rollout``. Rates use process CPU time (one thread, so time on
+engine is ``seqgame.model.rollout.rollout``. Rates use process CPU time (one thread, so time on
 one core), which a shared, loaded machine distorts less than wall time. Run:
 
     OMP_NUM_THREADS=1 python benchmarks/bench_rollout.py [--game jailbreak_v1]
@@ -20,8 +20,8 @@ import numpy as np
 
 from seqgame.envs import raw_env
 from seqgame.games import builtin_game
-from seqgame.profile import Profile
-from seqgame.rollout import rollout
+from seqgame.model.profile import Profile
+from seqgame.model.rollout import rollout
 
 
 def fixed_profile(game, seed: int = 0) -> Profile:

@@ -26,10 +26,11 @@ from pathlib import Path
 
 import numpy as np
 
-from seqgame.fixtures import random_game
-from seqgame.nash import matrix_equilibria, zero_sum_nash
-from seqgame.normal_form import normal_form
-from seqgame.stackelberg import stackelberg, stackelberg_matrix
+from seqgame.solvers.commitment import stackelberg_matrix
+from seqgame.solvers.nash import matrix_equilibria, zero_sum_nash
+from seqgame.solvers.normal_form import normal_form
+from seqgame.solvers.stackelberg import stackelberg
+from tests.solver_games import random_game
 
 _ALT = {
     "nashpy": """
@@ -76,7 +77,7 @@ def _ratio(alt: float | None, ours: float) -> str:
 
 def bench_stackelberg(quick: bool) -> None:
     """Stackelberg: our MILP and LPs vs OpenSpiel's stackelberg_lp."""
-    from seqgame.interop import openspiel_stackelberg_value
+    from seqgame.interop.openspiel import openspiel_stackelberg_value
 
     print("\n== Stackelberg (defender leads, hidden seed, D=2) ==")
     print(f"{'X x A':>6} {'normal form':>12} {'MILP':>9} {'our LPs':>9} {'OpenSpiel':>10} "

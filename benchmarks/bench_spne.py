@@ -20,8 +20,9 @@ import time
 
 import numpy as np
 
-from seqgame.game import Label, Observation, Rewards, Seed, SequentialGame
-from seqgame.spne import spne
+from seqgame.model.game import Label, Observation, Seed, SequentialGame
+from seqgame.model.payoffs import Rewards
+from seqgame.solvers.spne import spne
 
 
 def make_game(n_x: int, n_a: int, n_d: int, turns: int, rng: np.random.Generator) -> SequentialGame:
@@ -74,7 +75,7 @@ def main() -> None:
 
 def openspiel_table(quick: bool) -> None:
     try:
-        from seqgame.interop import openspiel_nash_conv
+        from seqgame.interop.openspiel import openspiel_nash_conv
     except Exception as exc:  # noqa: BLE001 - optional baseline
         print(f"OpenSpiel baseline skipped: {exc}")
         return

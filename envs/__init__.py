@@ -1,4 +1,4 @@
-"""Gymnasium / PettingZoo views of a :class:`~seqgame.game.SequentialGame`.
+"""Gymnasium / PettingZoo views of a :class:`~seqgame.model.game.SequentialGame`.
 
 PettingZoo module conventions: :func:`env` (order-enforcing AEC), :func:`raw_env`
 (unwrapped AEC), :func:`parallel_env` (native, turn-based parallel); plus

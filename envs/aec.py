@@ -1,13 +1,13 @@
-"""PettingZoo AEC view of a :class:`~seqgame.game.SequentialGame`.
+"""PettingZoo AEC view of a :class:`~seqgame.model.game.SequentialGame`.
 
 Agents ``"attacker"`` and ``"defender"`` alternate attacker → defender once per turn. The
 seed is drawn from the game's prior at ``reset``; after a refusal at turn t < T the
 attacker acts again, otherwise the episode ends. The environment computes no payoff of
-its own: each answer's reward is :func:`seqgame.rollout.realized_rewards` of the game,
+its own: each answer's reward is :func:`seqgame.model.rollout.realized_rewards` of the game,
 scaled by ``discount**t`` (t counted from 0) and credited by the game's ``accrual`` —
 ``sum``: every turn's reward when the defender answers; ``final``: only the reward of the
 turn that ends the episode, at the end. The per-step rewards of an episode therefore sum
-to the episode return of :func:`seqgame.rollout.rollout`.
+to the episode return of :func:`seqgame.model.rollout.rollout`.
 
 Observations (toy mode, ``text=False``) are ``Dict`` spaces of integers:
 
@@ -45,8 +45,8 @@ from pettingzoo import AECEnv
 from pettingzoo.utils.wrappers import OrderEnforcingWrapper
 
 from seqgame.errors import EnvError
-from seqgame.game import Observation, SequentialGame
-from seqgame.rollout import realized_rewards
+from seqgame.model.game import Observation, SequentialGame
+from seqgame.model.rollout import realized_rewards
 
 ATTACKER = "attacker"
 DEFENDER = "defender"

@@ -17,7 +17,7 @@ from pettingzoo import ParallelEnv
 
 from seqgame.envs.aec import AGENTS, ATTACKER, SeqGameAEC, TextParser, parse_attack, parse_response
 from seqgame.errors import EnvError
-from seqgame.game import SequentialGame
+from seqgame.model.game import SequentialGame
 
 
 class SeqGameParallel(ParallelEnv):

@@ -8,10 +8,10 @@ phase of the alternating scheme, for any Gymnasium RL library.
 
 The opponent is one of:
 
-* a Markov table in :class:`~seqgame.profile.Profile` shapes — attacker ``(X, A)`` or
+* a Markov table in :class:`~seqgame.model.profile.Profile` shapes — attacker ``(X, A)`` or
   ``(T, X, A)``; defender ``(X, A, D)``/``(A, D)`` or with a leading ``T`` — validated by
   ``Profile.from_arrays`` (bad tables raise ``InvalidProfileError``);
-* a :class:`seqgame.learning.Policy` of the opponent role (its ``probabilities(game)``);
+* a :class:`seqgame.training.protocols.Policy` of the opponent role (its ``probabilities(game)``);
 * a callable ``opponent(observation, rng) -> action`` taking the opponent's AEC
   observation and returning an action of its AEC action space.
 
@@ -33,9 +33,9 @@ from seqgame.envs.aec import (
     parse_response,
 )
 from seqgame.errors import EnvError, InvalidProfileError
-from seqgame.game import Role, SequentialGame
-from seqgame.learning import Policy
-from seqgame.profile import Profile
+from seqgame.model.game import Role, SequentialGame
+from seqgame.model.profile import Profile
+from seqgame.training.protocols import Policy
 
 #: A callable opponent: ``(its observation, rng) -> its action``.
 OpponentFn = Callable[[Any, np.random.Generator], Any]

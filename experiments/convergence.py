@@ -23,9 +23,9 @@ import json
 from pathlib import Path
 
 from seqgame.backends.tabular.factory import build_learners
-from seqgame.coevolve import coevolve
 from seqgame.games import builtin_game
-from seqgame.schedules import ScheduleConfig
+from seqgame.training.loop import coevolve
+from seqgame.training.schedules import ScheduleConfig
 
 GRPO = {"num_generations": 4, "seeds_per_step": 64, "learning_rate": 1.0}
 RULES = {

@@ -12,11 +12,11 @@ per attack from the seeds that can send a). We co-evolve tabular GRPO (MAGIC sch
 TRL's ``scale_rewards`` = ``group`` (divide by the group's std, MAGIC eq. 5), ``batch`` and
 ``none``, over 5 seeds, and compare the learned profile with the exact equilibrium:
 
-* harm (ASR), over-refusal, belief-based subgame regret (seqgame.metrics), NashConv;
+* harm (ASR), over-refusal, belief-based subgame regret (seqgame.analysis.metrics), NashConv;
 * per attack: μ(a) under the learned attacker, μ*(a), learned P(refuse | a) and the
   sequentially rational answer at μ(a);
 * the exact perfect Bayesian equilibrium's ASR and over-refusal when the ``pbe`` concept is
-  installed (``seqgame.solve``), else those of the defender's best response to the learned
+  installed (``seqgame.solvers.concepts``), else those of the defender's best response to the learned
   attacker.
 
     OMP_NUM_THREADS=1 python experiments/hidden_seed_grpo.py [--game NAME] [--seeds 5]
@@ -31,15 +31,16 @@ from pathlib import Path
 
 import numpy as np
 
+from seqgame.analysis.metrics import evaluate, finite_or_none
+from seqgame.analysis.values import attack_posterior
 from seqgame.backends.tabular.exact import best_response_table
 from seqgame.backends.tabular.factory import build_learners
-from seqgame.coevolve import coevolve
 from seqgame.errors import SolverError
-from seqgame.game import Role
-from seqgame.metrics import attack_posterior, evaluate, finite_or_none
-from seqgame.profile import Profile
-from seqgame.schedules import ScheduleConfig
-from seqgame.spec import load_game
+from seqgame.games.catalog import load_game
+from seqgame.model.game import Role
+from seqgame.model.profile import Profile
+from seqgame.training.loop import coevolve
+from seqgame.training.schedules import ScheduleConfig
 
 GRPO = {"num_generations": 4, "seeds_per_step": 64, "learning_rate": 1.0}
 
@@ -64,7 +65,7 @@ def thresholds(game, attacker: np.ndarray) -> dict[str, np.ndarray]:
 
 def reference(game, attacker: np.ndarray) -> dict:
     try:
-        from seqgame.solve import solve
+        from seqgame.solvers.concepts import solve
 
         sol = solve(game, "pbe")
         m = evaluate(game, sol.profile)

@@ -19,11 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
+from seqgame.analysis.metrics import evaluate
 from seqgame.backends.tabular.factory import build_learners
-from seqgame.coevolve import coevolve
 from seqgame.games import builtin_game
-from seqgame.metrics import evaluate
-from seqgame.schedules import ScheduleConfig
+from seqgame.training.loop import coevolve
+from seqgame.training.schedules import ScheduleConfig
 
 GRPO = {"algorithm": "shared_grpo", "num_generations": 4, "seeds_per_step": 64,
         "learning_rate": 1.0}

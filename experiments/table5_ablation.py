@@ -36,9 +36,9 @@ from pathlib import Path
 import numpy as np
 
 from seqgame.backends.tabular.factory import build_learners
-from seqgame.coevolve import coevolve
 from seqgame.games import builtin_game
-from seqgame.schedules import ScheduleConfig
+from seqgame.training.loop import coevolve
+from seqgame.training.schedules import ScheduleConfig
 
 HELD_OUT = ("misspellings", "expert_endorsement", "morse", "translate_tamil", "translate_french")
 GRPO = {"num_generations": 4, "seeds_per_step": 64, "learning_rate": 1.0}

@@ -32,15 +32,17 @@ from pathlib import Path
 
 import numpy as np
 
+from seqgame.analysis.metrics import asr_and_over_refusal
+from seqgame.analysis.posterior import posterior_safety
+from seqgame.analysis.safety import fallback_value, pointwise_safety
 from seqgame.errors import InvalidConfigError
-from seqgame.fixtures import disguise_game
-from seqgame.game import Label, Observation, Rewards, Seed, SequentialGame
-from seqgame.metrics import asr_and_over_refusal
-from seqgame.nash import nash_equilibria
-from seqgame.pbe import mu_star, pbe, posterior_safety
-from seqgame.safety import fallback_value, pointwise_safety
-from seqgame.spne import spne
-from seqgame.stackelberg import stackelberg
+from seqgame.games.toys import disguise_game
+from seqgame.model.game import Label, Observation, Seed, SequentialGame
+from seqgame.model.payoffs import Rewards
+from seqgame.solvers.nash import nash_equilibria
+from seqgame.solvers.pbe import mu_star, pbe
+from seqgame.solvers.spne import spne
+from seqgame.solvers.stackelberg import stackelberg
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,13 @@
 """seqgame: game-theoretic LLM safety — attacker–defender sequential games.
 
-Define a game once (:class:`SequentialGame`, spec files), solve it exactly (:func:`spne`),
-measure profiles (:func:`evaluate`) and check MAGIC's Theorem 3.2 (:func:`pointwise_safety`).
-Importing seqgame needs only NumPy, SciPy and PyYAML.
+Define a game once (:class:`SequentialGame`, spec files), solve it exactly (:func:`spne`,
+:func:`solve`), measure profiles (:func:`evaluate`) and check MAGIC's Theorem 3.2
+(:func:`pointwise_safety`). Importing seqgame needs only NumPy, SciPy and PyYAML, and has
+no side effects. The layers and what each may import: ``docs/architecture.md``.
 """
 
+from seqgame.analysis.metrics import ProfileMetrics, evaluate, nash_conv
+from seqgame.analysis.safety import SafetyReport, expected_safety, pointwise_safety
 from seqgame.errors import (
     BackendUnavailableError,
     CheckpointError,
@@ -17,16 +20,19 @@ from seqgame.errors import (
     SolverError,
     UnknownGameError,
 )
-from seqgame.game import Label, Observation, Rewards, Role, Seed, SequentialGame
-from seqgame.metrics import ProfileMetrics, evaluate, nash_conv
-from seqgame.profile import Profile
-from seqgame.safety import SafetyReport, expected_safety, pointwise_safety
-from seqgame.spec import game_from_spec, game_to_spec, load_game
-from seqgame.spne import SPNEResult, spne
+from seqgame.games.catalog import BUILTIN_GAMES, builtin_game, load_game
+from seqgame.model.game import Accrual, Label, Observation, Role, Seed, SequentialGame
+from seqgame.model.payoffs import Rewards
+from seqgame.model.profile import Profile
+from seqgame.model.spec import dump_spec, game_from_spec, game_to_spec, read_spec_file
+from seqgame.solvers.concepts import Solution, solve
+from seqgame.solvers.spne import SPNEResult, spne
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
+    "BUILTIN_GAMES",
+    "Accrual",
     "BackendUnavailableError",
     "CheckpointError",
     "EnvError",
@@ -45,8 +51,11 @@ __all__ = [
     "Seed",
     "SeqgameError",
     "SequentialGame",
+    "Solution",
     "SolverError",
     "UnknownGameError",
+    "builtin_game",
+    "dump_spec",
     "evaluate",
     "expected_safety",
     "game_from_spec",
@@ -54,5 +63,7 @@ __all__ = [
     "load_game",
     "nash_conv",
     "pointwise_safety",
+    "read_spec_file",
+    "solve",
     "spne",
 ]

@@ -5,7 +5,10 @@
   (dashed), with the phases shaded by the role trained;
 * :func:`plot_attacker_mix` — the attacker's strategy mix over time (stack plot);
 * :func:`plot_cross_evaluation` — attacker snapshot × defender snapshot ASR heatmap
-  (MAGIC Fig. 3), from :func:`seqgame.coevolve.cross_evaluate`.
+  (MAGIC Fig. 3), from :func:`seqgame.training.cross_eval.cross_evaluate`.
+
+Plots take results only: they never train, never read files (``seqgame.runs.figures``
+reads a run folder and calls them).
 
 matplotlib is imported inside the functions (``import seqgame`` never needs it); figures
 are built with ``matplotlib.figure.Figure`` (no pyplot, no GUI backend).
@@ -13,9 +16,7 @@ are built with ``matplotlib.figure.Figure`` (no pyplot, no GUI backend).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -137,37 +138,3 @@ def plot_cross_evaluation(cross: Any, title: str = "") -> Any:
     ax.set_title(title or "Cross-evaluation of snapshots (MAGIC Fig. 3)", fontsize=10,
                  loc="left")
     return fig
-
-
-def plot_run(run_dir: str | Path) -> list[Path]:
-    """Draw every figure of a run directory into ``figures/``; return the PNG paths."""
-    from seqgame.coevolve import cross_evaluate
-    from seqgame.errors import CheckpointError
-    from seqgame.runs import RunConfig, load_run_game, load_snapshots, read_jsonl
-
-    path = Path(run_dir)
-    if not (path / "config.json").is_file() or not (path / "metrics.jsonl").is_file():
-        raise CheckpointError(
-            f"{path} is not a run directory (needs config.json and metrics.jsonl)"
-        )
-    config = json.loads((path / "config.json").read_text(encoding="utf-8"))
-    game = load_run_game(RunConfig.from_dict(config))
-    records = read_jsonl(path / "metrics.jsonl")
-    if not records:
-        raise CheckpointError(f"{path}/metrics.jsonl has no records yet: nothing to plot")
-    figures = path / "figures"
-    figures.mkdir(exist_ok=True)
-    name = f"{config.get('name', 'run')} on {game.name}"
-    out = []
-    figs = [("dynamics.png", plot_dynamics(records, title=name)),
-            ("attacker_mix.png", plot_attacker_mix(records, game.attacks, title=(
-                f"Attacker strategy mix ({name})")))]
-    snaps = load_snapshots(path / "snapshots")
-    if snaps:
-        figs.append(("cross_evaluation.png",
-                     plot_cross_evaluation(cross_evaluate(game, snaps))))
-    for filename, fig in figs:
-        target = figures / filename
-        fig.savefig(target, dpi=110)
-        out.append(target)
-    return out

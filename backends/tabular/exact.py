@@ -20,13 +20,13 @@ from typing import Any
 
 import numpy as np
 
+from seqgame.analysis.values import attack_posterior, continuation, q_values
 from seqgame.backends.tabular.layout import Layout, masked_softmax
-from seqgame.coevolve import TablePolicy
 from seqgame.errors import InvalidConfigError
-from seqgame.game import Observation, Role, SequentialGame
-from seqgame.learning import Policy
-from seqgame.metrics import attack_posterior, continuation, q_values
-from seqgame.profile import Profile
+from seqgame.model.game import Observation, Role, SequentialGame
+from seqgame.model.profile import Profile
+from seqgame.training.protocols import Policy
+from seqgame.training.table_policy import TablePolicy
 
 
 def _check_game(game: SequentialGame) -> None:
@@ -55,10 +55,10 @@ def action_values(game: SequentialGame, role: Role, own: np.ndarray,
     out = []
     for t in range(game.turns):
         if role is Role.ATTACKER:
-            q = q_values(game, t, cont.attacker[t + 1], "attacker")
+            q = q_values(game, t, cont.attacker[t + 1], Role.ATTACKER)
             out.append(np.einsum("xad,xad->xa", full_dfd[t], q))
         else:
-            q = q_values(game, t, cont.defender[t + 1], "defender")
+            q = q_values(game, t, cont.defender[t + 1], Role.DEFENDER)
             if game.observation is Observation.FULL:
                 out.append(q)
             else:

@@ -21,7 +21,7 @@ from seqgame.backends.tabular.exact import (
 from seqgame.backends.tabular.grpo import SCALE_REWARDS, GRPOLearner
 from seqgame.backends.tabular.shared import SharedGRPOLearner, SharedParameters
 from seqgame.errors import InvalidConfigError
-from seqgame.game import Role, SequentialGame
+from seqgame.model.game import Role, SequentialGame
 
 ALGORITHMS = ("grpo", "shared_grpo", "best_response", "fictitious_play", "mwu")
 

@@ -4,7 +4,7 @@ One step: draw ``seeds_per_step`` seeds from the prior; for the attacker, sample
 G = ``num_generations`` attacks per seed and score each against the frozen defender; for
 the defender, let the frozen attacker rewrite each seed once and sample G responses to it.
 Rewards are realised (MAGIC eq. 7–11, the unsafe outcome drawn per answer, through
-:func:`seqgame.rollout.realized_rewards`). Advantages are group-relative,
+:func:`seqgame.model.rollout.realized_rewards`). Advantages are group-relative,
 A_i = (r_i − mean_G r) / (std + 1e-4) with ``scale_rewards`` = ``group`` (TRL's default),
 ``batch`` (std over the whole batch) or ``none``. The objective is the clipped ratio
 min(ρA, clip(ρ, 1 ± ε)A) − β·KL(π‖π_ref), maximised by ``num_iterations`` gradient steps
@@ -37,11 +37,12 @@ from typing import Any
 import numpy as np
 
 from seqgame.backends.tabular.layout import Layout, masked_softmax
-from seqgame.coevolve import TablePolicy
 from seqgame.errors import InvalidConfigError
-from seqgame.game import Observation, Role, SequentialGame
-from seqgame.learning import Policy
-from seqgame.rollout import episode_returns, realized_rewards, sample_rows
+from seqgame.model.game import Observation, Role, SequentialGame
+from seqgame.model.rollout import episode_returns, realized_rewards
+from seqgame.model.sampling import sample_rows
+from seqgame.training.protocols import Policy
+from seqgame.training.table_policy import TablePolicy
 
 SCALE_REWARDS = ("group", "batch", "none")
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from seqgame.game import Observation, Role, SequentialGame
+from seqgame.model.game import Observation, Role, SequentialGame
 
 
 @dataclass(frozen=True, eq=False)

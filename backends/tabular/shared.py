@@ -19,8 +19,8 @@ import numpy as np
 
 from seqgame.backends.tabular.grpo import GRPOLearner
 from seqgame.errors import InvalidConfigError
-from seqgame.game import Observation, Role, SequentialGame
-from seqgame.learning import Policy
+from seqgame.model.game import Observation, Role, SequentialGame
+from seqgame.training.protocols import Policy
 
 
 class SharedParameters:

@@ -5,9 +5,11 @@ from hypothesis import strategies as st
 
 from seqgame import Profile, Role, evaluate, load_game
 from seqgame.backends.tabular.factory import build_learners
-from seqgame.coevolve import TablePolicy, coevolve, cross_evaluate
 from seqgame.errors import InvalidConfigError
-from seqgame.schedules import ScheduleConfig
+from seqgame.training.cross_eval import cross_evaluate
+from seqgame.training.loop import coevolve
+from seqgame.training.schedules import ScheduleConfig
+from seqgame.training.table_policy import TablePolicy
 
 
 @settings(max_examples=15, deadline=None)

@@ -5,9 +5,10 @@ from pathlib import Path
 import pytest
 
 from seqgame import runs
-from seqgame.coevolve import coevolve
-from seqgame.run_cli import DEMO_CONFIG
-from seqgame.spec import load_game
+from seqgame.cli.train import DEMO_CONFIG
+from seqgame.games.catalog import load_game
+from seqgame.runs import runner as run_train
+from seqgame.training.loop import coevolve
 
 # the co-evolution run configs (other helpers ship other kinds of configs there too)
 CONFIGS = [Path(__file__).parents[2] / "experiments" / "configs" / f"{name}.yaml" for name in (
@@ -23,7 +24,7 @@ def test_configs_are_shipped():
 def test_shipped_config_validates_and_runs(path):
     config = runs.load_config(path, ["steps=4"])
     game = load_game(config.game)
-    attacker, defender = runs.build_learners(config, game)
+    attacker, defender = run_train.build_learners(config, game)
     result = coevolve(game, attacker, defender, config.schedule_config, config.steps,
                       config.seed)
     assert len(result.records) == 4
@@ -42,8 +43,8 @@ def test_demo_config_is_the_shipped_magic_config():
 
 
 def test_run_modules_import_without_heavy_dependencies():
-    code = ("import sys, seqgame.run_cli, seqgame.plots, seqgame.coevolve, seqgame.runs, "
-            "seqgame.schedules, seqgame.backends.tabular.factory; "
+    code = ("import sys, seqgame.cli.train, seqgame.plots, seqgame.training.loop, seqgame.runs, "
+            "seqgame.training.schedules, seqgame.backends.tabular.factory; "
             "bad = [m for m in ('matplotlib', 'torch', 'tqdm') if m in sys.modules]; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -13,6 +13,7 @@ import yaml
 from seqgame import runs
 from seqgame.cli import main
 from seqgame.errors import CheckpointError, InvalidConfigError, UnknownGameError
+from seqgame.runs import store
 
 SMALL = {
     "name": "small",
@@ -40,7 +41,7 @@ def test_train_writes_the_run_directory(tmp_path):
     config = runs.RunConfig.from_dict(SMALL)
     result = runs.train(config, tmp_path / "run")
     run = tmp_path / "run"
-    records = runs.read_jsonl(run / "metrics.jsonl")
+    records = store.read_jsonl(run / "metrics.jsonl")
     assert len(records) == 40 and [r["step"] for r in records] == list(range(1, 41))
     rec = records[-1]
     for key in ("phase", "role", "asr", "over_refusal", "value_attacker", "value_defender",
@@ -49,7 +50,7 @@ def test_train_writes_the_run_directory(tmp_path):
         assert key in rec
     assert abs(sum(rec["attacker_mix"].values()) - 1) < 1e-5
     assert json.loads((run / "config.json").read_text())["schedule"]["freq"] == 7
-    snaps = runs.load_snapshots(run / "snapshots")
+    snaps = store.load_snapshots(run / "snapshots")
     assert [s.step for s in snaps] == [0, 7, 14, 21, 28, 35, 40]
     summary = json.loads((run / "summary.json").read_text())
     for key in ("asr", "over_refusal", "subgame_regret", "spne_distance_defender"):
@@ -81,11 +82,11 @@ def test_resume_after_interruption_reproduces_metrics(tmp_path, monkeypatch, sch
     with pytest.raises(KeyboardInterrupt):
         runs.train(config, tmp_path / "cut")
     monkeypatch.setattr(GRPOLearner, "train_against", original)
-    assert 10 <= len(runs.read_jsonl(tmp_path / "cut" / "metrics.jsonl")) < 40
+    assert 10 <= len(store.read_jsonl(tmp_path / "cut" / "metrics.jsonl")) < 40
     runs.resume(tmp_path / "cut")
     assert metrics_text(tmp_path / "cut") == metrics_text(tmp_path / "full")
-    full = runs.load_snapshots(tmp_path / "full" / "snapshots")
-    cut = runs.load_snapshots(tmp_path / "cut" / "snapshots")
+    full = store.load_snapshots(tmp_path / "full" / "snapshots")
+    cut = store.load_snapshots(tmp_path / "cut" / "snapshots")
     assert len(full) == len(cut)
     for a, b in zip(full, cut, strict=True):
         np.testing.assert_array_equal(a.defender, b.defender)
@@ -118,21 +119,21 @@ def test_resume_after_sigkill_reproduces_metrics(tmp_path):
 def test_corrupt_and_partial_checkpoints_are_reported(tmp_path):
     folder = tmp_path / "ck"
     folder.mkdir()
-    path = runs.save_checkpoint(folder, 5, {"step": 5, "x": np.arange(100)})
-    assert runs.load_checkpoint(path)["step"] == 5
+    path = store.save_checkpoint(folder, 5, {"step": 5, "x": np.arange(100)})
+    assert store.load_checkpoint(path)["step"] == 5
     data = bytearray(path.read_bytes())
     data[-3] ^= 0xFF
     path.write_bytes(bytes(data))
     with pytest.raises(CheckpointError, match="corrupt"):
-        runs.load_latest_checkpoint(folder)
+        store.load_latest_checkpoint(folder)
     path.write_bytes(bytes(data[:-20]))
     with pytest.raises(CheckpointError, match="partial"):
-        runs.load_checkpoint(path)
+        store.load_checkpoint(path)
     path.write_bytes(b"garbage")
     with pytest.raises(CheckpointError, match="not a seqgame checkpoint"):
-        runs.load_checkpoint(path)
+        store.load_checkpoint(path)
     with pytest.raises(CheckpointError, match="no checkpoint"):
-        runs.load_latest_checkpoint(tmp_path)
+        store.load_latest_checkpoint(tmp_path)
 
 
 @pytest.mark.parametrize(
@@ -196,7 +197,7 @@ def test_demo_reaches_the_spne_and_draws_figures(tmp_path, capsys):
 def test_sparse_evaluation_records_every_step(tmp_path):
     config = runs.RunConfig.from_dict({**SMALL, "eval_every": 5, "plot": True, "steps": 20})
     runs.train(config, tmp_path / "run")
-    records = runs.read_jsonl(tmp_path / "run" / "metrics.jsonl")
+    records = store.read_jsonl(tmp_path / "run" / "metrics.jsonl")
     assert [r["step"] for r in records] == list(range(1, 21))
     evaluated = [r["step"] for r in records if "asr" in r]
     assert evaluated == [5, 7, 12, 14, 19, 20]  # every 5 steps and at each phase end

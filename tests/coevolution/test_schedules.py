@@ -3,7 +3,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from seqgame.errors import InvalidConfigError
-from seqgame.schedules import ScheduleConfig
+from seqgame.training.schedules import ScheduleConfig
 
 
 def roles(schedule, steps, metric=None):
@@ -11,9 +11,9 @@ def roles(schedule, steps, metric=None):
     out = []
     for step in range(steps):
         d = schedule.decide(step, history)
-        out.append(d.role)
-        history.append({"step": step + 1, "phase": d.phase, "role": d.role,
-                        "asr": None if metric is None else metric(step, d.role)})
+        out.append(d.label)
+        history.append({"step": step + 1, "phase": d.phase, "role": d.label,
+                        "asr": None if metric is None else metric(step, d.label)})
     return out, history
 
 

@@ -6,7 +6,8 @@ import itertools
 
 import numpy as np
 
-from seqgame.game import Label, Observation, Rewards, Seed, SequentialGame
+from seqgame.model.game import Label, Observation, Seed, SequentialGame
+from seqgame.model.payoffs import Rewards
 
 
 def random_game(

@@ -7,13 +7,13 @@ from hypothesis import strategies as st
 
 import seqgame
 from seqgame import InvalidProfileError, Observation, Profile
-from seqgame.metrics import (
+from seqgame.analysis.metrics import (
     attacker_best_response,
     defender_best_response_value,
     defender_regret,
     evaluate,
 )
-from seqgame.safety import expected_safety, pointwise_safety, unsafe_mass_bound
+from seqgame.analysis.safety import expected_safety, pointwise_safety, unsafe_mass_bound
 
 from .gamegen import random_game
 

@@ -7,8 +7,10 @@ import yaml
 
 import seqgame
 from seqgame import InvalidGameError, SeqgameError, UnknownGameError
-from seqgame.games import BUILTIN_GAMES, EXAMPLE_SPEC
-from seqgame.spec import dump_spec, game_from_spec, load_game
+from seqgame.games import BUILTIN_GAMES
+from seqgame.games.catalog import load_game
+from seqgame.games.toys import EXAMPLE_SPEC
+from seqgame.model.spec import dump_spec, game_from_spec, game_to_spec
 
 BAD = Path(__file__).parent / "bad_specs"
 JSON_EXPECT = {"bad_prior_type.json": "seeds[0].prior: 'one' is not a number"}
@@ -61,7 +63,7 @@ def test_issue_example_spec_loads_with_documented_payoffs():
 def test_round_trip_through_text(name, fmt, tmp_path):
     g = load_game(name)
     path = tmp_path / f"game.{fmt}"
-    path.write_text(dump_spec(g.to_spec(), fmt))
+    path.write_text(dump_spec(game_to_spec(g), fmt))
     h = load_game(path)
     for attr in ("seed_ids", "attacks", "responses", "refusals", "observation", "turns",
                  "accrual", "discount", "malformed"):

@@ -5,9 +5,9 @@ from hypothesis import strategies as st
 
 import seqgame
 from seqgame import Observation, Profile, SolverError
-from seqgame.metrics import evaluate
-from seqgame.safety import pointwise_safety
-from seqgame.spne import spne
+from seqgame.analysis.metrics import evaluate
+from seqgame.analysis.safety import pointwise_safety
+from seqgame.solvers.spne import spne
 
 from .gamegen import brute_force_spne_values, random_game, tree_spne
 

@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from seqgame.game import SequentialGame
-from seqgame.profile import Profile
+from seqgame.model.game import SequentialGame
+from seqgame.model.profile import Profile
 
 
 def random_profile(game: SequentialGame, seed: int) -> Profile:

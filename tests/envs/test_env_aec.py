@@ -7,9 +7,9 @@ from hypothesis import strategies as st
 
 from seqgame.envs import env, parallel_env, parse_attack, parse_response, raw_env
 from seqgame.errors import EnvError
-from seqgame.game import Seed
 from seqgame.games import builtin_game
-from seqgame.rollout import realized_rewards
+from seqgame.model.game import Seed
+from seqgame.model.rollout import realized_rewards
 
 MULTI = builtin_game("jailbreak_multiturn_v1")
 HIDDEN = builtin_game("jailbreak_hidden_v1")

@@ -9,7 +9,7 @@ from pettingzoo.test import api_test, parallel_api_test
 
 from seqgame.envs import env, parallel_env, single_agent
 from seqgame.games import BUILTIN_GAMES, builtin_game
-from seqgame.profile import Profile
+from seqgame.model.profile import Profile
 
 GAMES = sorted(BUILTIN_GAMES)
 TEXT = {"text": True, "attack_parser": common_attack_parser,

@@ -7,12 +7,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import chi2_contingency
 
+from seqgame.analysis.metrics import evaluate
 from seqgame.envs import raw_env
 from seqgame.errors import InvalidProfileError
 from seqgame.games import BUILTIN_GAMES, builtin_game
-from seqgame.metrics import evaluate
-from seqgame.profile import Profile
-from seqgame.rollout import realized_rewards, rollout, sample_rows
+from seqgame.model.profile import Profile
+from seqgame.model.rollout import realized_rewards, rollout
+from seqgame.model.sampling import sample_rows
 
 Z = 4.5  # two-sided bound; with ~40 checks the false-alarm rate stays below 1e-4
 
@@ -192,7 +193,8 @@ def test_sample_rows_frequencies():
 @given(seed=st.integers(0, 2**32 - 1), k=st.integers(1, 40), sparsity=st.floats(0.0, 0.9))
 def test_guide_table_draws_equal_a_full_search(seed, k, sparsity):
     """The engine's sampler gives exactly #{cdf <= u} (clipped to the last positive)."""
-    from seqgame.rollout import _draw, _sampler
+    from seqgame.model.sampling import guide_draw as _draw
+    from seqgame.model.sampling import guide_sampler as _sampler
 
     rng = np.random.default_rng(seed)
     probs = rng.random((5, k)) * (rng.random((5, k)) >= sparsity)

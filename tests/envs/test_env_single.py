@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 from envs_helpers import draw, random_profile
 
+from seqgame.analysis.metrics import evaluate
 from seqgame.envs import single_agent
 from seqgame.errors import EnvError, InvalidProfileError
-from seqgame.game import Role
 from seqgame.games import builtin_game
-from seqgame.metrics import evaluate
-from seqgame.profile import Profile
+from seqgame.model.game import Role
+from seqgame.model.profile import Profile
 
 Z = 4.5
 MULTI = builtin_game("jailbreak_multiturn_v1")
@@ -159,7 +159,7 @@ def test_penalize_mode_ends_episode_on_forbidden_attack():
     from seqgame.envs import single_agent
     from seqgame.errors import EnvError
     from seqgame.games import builtin_game
-    from seqgame.profile import Profile
+    from seqgame.model.profile import Profile
 
     game = builtin_game("example_v1")  # s2 may not send "caesar" (index 2)
     uniform = Profile.uniform(game)

@@ -8,8 +8,8 @@ import pytest
 from seqgame.cli import main
 from seqgame.errors import GameTooLargeError, InvalidGameError, SeqgameError, SolverError
 from seqgame.games import builtin_game
-from seqgame.solve import solve
-from seqgame.spec import game_from_spec
+from seqgame.model.spec import game_from_spec, game_to_spec
+from seqgame.solvers.concepts import solve
 
 COMMON = {"concept", "attacker", "defender", "value", "asr", "over_refusal", "safety",
           "expected_safety", "metrics", "details"}
@@ -64,7 +64,7 @@ def test_hidden_seed_spne_is_an_error():
 
 
 def test_seed_with_no_allowed_attack():
-    spec = builtin_game("example_v1").to_spec()
+    spec = game_to_spec(builtin_game("example_v1"))
     spec["allowed"] = {"s2": []}
     with pytest.raises(InvalidGameError, match="allowed.s2"):
         game_from_spec(spec)

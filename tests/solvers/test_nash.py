@@ -5,18 +5,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from seqgame.analysis.metrics import evaluate
+from seqgame.analysis.safety import pointwise_safety
 from seqgame.errors import GameTooLargeError, SolverError
-from seqgame.fixtures import COMMITMENT_GAMES, random_game
 from seqgame.games import builtin_game
-from seqgame.metrics import evaluate
-from seqgame.nash import (
+from seqgame.solvers.nash import (
     is_strategically_zero_sum,
     matrix_equilibria,
     nash_equilibria,
     zero_sum_nash,
 )
-from seqgame.safety import pointwise_safety
-from seqgame.spne import spne
+from seqgame.solvers.spne import spne
+from tests.solver_games import COMMITMENT_GAMES, random_game
 
 
 def _is_equilibrium(a, b, p, q, tol=1e-8):

@@ -3,15 +3,17 @@
 import numpy as np
 import pytest
 
+from seqgame.analysis.metrics import asr_and_over_refusal, evaluate
+from seqgame.analysis.posterior import posterior_safety
+from seqgame.analysis.safety import pointwise_safety
 from seqgame.errors import GameTooLargeError, SolverError
-from seqgame.fixtures import disguise_game, random_game
-from seqgame.game import Rewards
 from seqgame.games import builtin_game
-from seqgame.metrics import asr_and_over_refusal, evaluate
-from seqgame.normal_form import defender_nodes
-from seqgame.pbe import mu_star, pbe, posterior_safety
-from seqgame.safety import pointwise_safety
-from seqgame.spne import spne
+from seqgame.games.toys import disguise_game
+from seqgame.model.infosets import defender_nodes
+from seqgame.model.payoffs import Rewards
+from seqgame.solvers.pbe import mu_star, pbe
+from seqgame.solvers.spne import spne
+from tests.solver_games import random_game
 
 EXPLICIT, AMBIGUOUS, BENIGN = 0, 1, 2
 REFUSE, COMPLY = 0, 1
@@ -75,7 +77,7 @@ def test_posterior_violation_detected():
     game = disguise_game(0.5, 0.6)
     att = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
     dfd = np.array([[0.0, 1.0], [1.0, 0.0], [0.0, 1.0]])
-    from seqgame.profile import Profile
+    from seqgame.model.profile import Profile
 
     report = posterior_safety(game, Profile.from_arrays(game, att, dfd))
     assert not report.safe

@@ -5,13 +5,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from seqgame.analysis.safety import pointwise_safety
 from seqgame.errors import InvalidGameError, SeqgameError, SolverError
-from seqgame.fixtures import COMMITMENT_GAMES, disguise_game, random_game
 from seqgame.games import builtin_game
-from seqgame.nash import matrix_equilibria, zero_sum_nash
-from seqgame.normal_form import normal_form
-from seqgame.safety import pointwise_safety
-from seqgame.stackelberg import stackelberg, stackelberg_matrix
+from seqgame.games.toys import disguise_game
+from seqgame.solvers.commitment import stackelberg_matrix
+from seqgame.solvers.nash import matrix_equilibria, zero_sum_nash
+from seqgame.solvers.normal_form import normal_form
+from seqgame.solvers.stackelberg import stackelberg
+from tests.solver_games import COMMITMENT_GAMES, random_game
 
 
 @pytest.mark.parametrize("name", sorted(COMMITMENT_GAMES))
@@ -98,7 +100,7 @@ def test_disguise_defender_commitment_beats_pbe():
 def test_leader_not_a_role():
     with pytest.raises(InvalidGameError, match="unknown role 'judge'"):
         stackelberg(disguise_game(), "judge")
-    from seqgame.solve import solve
+    from seqgame.solvers.concepts import solve
 
     with pytest.raises(SeqgameError):
         solve(disguise_game(), "stackelberg", leader="judge")
@@ -123,7 +125,7 @@ def test_commitment_lures_harmful_seeds_with_on_path_compliance():
 
 
 def test_identical_seeds_merged_without_changing_the_value():
-    from seqgame.game import Seed
+    from seqgame.model.game import Seed
 
     base = random_game(np.random.default_rng(21), 2, 3, 2, "attack")
     u_a, u_d = base.payoff_tables

@@ -4,6 +4,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from seqgame import Profile, Role, evaluate, load_game, spne
+from seqgame.analysis.metrics import attacker_best_response, defender_best_response_value
 from seqgame.backends.tabular.exact import (
     BestResponseLearner,
     FictitiousPlayLearner,
@@ -12,11 +13,12 @@ from seqgame.backends.tabular.exact import (
 )
 from seqgame.backends.tabular.factory import build_learners
 from seqgame.backends.tabular.shared import SharedGRPOLearner, cosine, exact_z_gradients
-from seqgame.coevolve import TablePolicy, coevolve
 from seqgame.errors import InvalidConfigError
-from seqgame.game import Label, Observation, Rewards, Seed, SequentialGame
-from seqgame.metrics import attacker_best_response, defender_best_response_value
-from seqgame.schedules import ScheduleConfig
+from seqgame.model.game import Label, Observation, Seed, SequentialGame
+from seqgame.model.payoffs import Rewards
+from seqgame.training.loop import coevolve
+from seqgame.training.schedules import ScheduleConfig
+from seqgame.training.table_policy import TablePolicy
 
 
 def random_game(seed: int, turns: int, observation: Observation) -> SequentialGame:

@@ -6,8 +6,8 @@ from hypothesis import strategies as st
 from seqgame import Role, load_game
 from seqgame.backends.tabular.grpo import GRPOLearner, group_advantages, pairwise_preference
 from seqgame.backends.tabular.layout import Layout, masked_softmax
-from seqgame.coevolve import TablePolicy, fixed_attack_policy
 from seqgame.errors import InvalidConfigError
+from seqgame.training.table_policy import TablePolicy, fixed_attack_policy
 
 
 @pytest.fixture(scope="module")
@@ -170,8 +170,8 @@ def test_multi_turn_episodes_are_consistent():
 def test_multi_turn_grpo_approaches_the_spne():
     from seqgame import evaluate
     from seqgame.backends.tabular.factory import build_learners
-    from seqgame.coevolve import coevolve
-    from seqgame.schedules import ScheduleConfig
+    from seqgame.training.loop import coevolve
+    from seqgame.training.schedules import ScheduleConfig
 
     game = load_game("jailbreak_multiturn_v1")
     a, d = build_learners(game, {"learning_rate": 1.0, "exploration": 0.1},
@@ -192,8 +192,8 @@ def test_attacker_exploration_trains_off_path_subgames(game):
     # trembling-hand attacker (exploration ε) drives the defender toward the SPNE off path.
     from seqgame import evaluate
     from seqgame.backends.tabular.factory import build_learners
-    from seqgame.coevolve import coevolve
-    from seqgame.schedules import ScheduleConfig
+    from seqgame.training.loop import coevolve
+    from seqgame.training.schedules import ScheduleConfig
 
     regret = {}
     for eps in (0.0, 0.3):

@@ -1,0 +1,1 @@
+"""Exports to and cross-checks with OpenSpiel and pygambit (optional extras)."""

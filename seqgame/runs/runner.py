@@ -1,0 +1,174 @@
+"""``train`` and ``resume``: a run config into a locked run folder, through a backend.
+
+Backends are found through the ``seqgame.backends`` entry-point group (name → an object or
+module with ``build_learners(game, attacker_options, defender_options, seed)``); the core
+never names a backend module. A run's fingerprint (hashes of the resolved config, the game
+and the learner classes) goes into every checkpoint, so ``resume`` refuses to continue a
+different experiment.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any
+
+from seqgame.errors import BackendUnavailableError, CheckpointError, InvalidConfigError
+from seqgame.games.catalog import load_game
+from seqgame.model.game import SequentialGame
+from seqgame.model.spec import game_to_spec
+from seqgame.runs.config import BACKEND_GROUP, RunConfig
+from seqgame.runs.store import RunStore, load_latest_checkpoint, write_json_atomic
+from seqgame.runs.summary import summarize
+from seqgame.training.loop import CoevolutionResult, coevolve
+from seqgame.training.protocols import Backend, Learner
+
+
+def available_backends() -> list[str]:
+    """Names of the installed backends."""
+    return sorted(ep.name for ep in entry_points(group=BACKEND_GROUP))
+
+
+def backend(name: str) -> Backend:
+    """Load the backend ``name`` from its entry point.
+
+    Raises:
+        BackendUnavailableError: unknown name, or its dependencies are not installed.
+    """
+    found = [ep for ep in entry_points(group=BACKEND_GROUP) if ep.name == name]
+    if not found:
+        raise BackendUnavailableError(
+            f"backend {name!r} is not installed; installed: {available_backends()} (the "
+            "backends ship with seqgame: reinstall it with pip install -e .)"
+        )
+    try:
+        return found[0].load()
+    except ImportError as exc:
+        if isinstance(exc, BackendUnavailableError):
+            raise
+        raise BackendUnavailableError(
+            f"backend {name!r} is unavailable ({exc}); for 'llm' run pip install 'seqgame[llm]'"
+        ) from None
+
+
+def build_learners(config: RunConfig, game: SequentialGame) -> tuple[Learner, Learner]:
+    """Build the config's backend learners for ``game``."""
+    return backend(config.backend).build_learners(game, dict(config.attacker),
+                                                  dict(config.defender), config.seed)
+
+
+def _digest(data: Any) -> str:
+    text = json.dumps(data, sort_keys=True, default=str, allow_nan=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def fingerprint(config: RunConfig, game: SequentialGame, learners: tuple[Any, Any]
+                ) -> dict[str, str]:
+    """Hashes of what a run computes: the resolved config, the game, the learner classes."""
+    return {"config": _digest(config.to_dict()), "game": _digest(game_to_spec(game)),
+            "learners": _digest([f"{type(x).__module__}.{type(x).__qualname__}"
+                                 for x in learners])}
+
+
+def new_run_dir(config: RunConfig, root: str | Path = "runs") -> Path:
+    """Return a fresh ``runs/<name>/<timestamp>-s<seed>`` folder path."""
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    base = Path(root) / config.name / f"{stamp}-s{config.seed}"
+    path, i = base, 1
+    while path.exists():
+        path = base.with_name(f"{base.name}-{i}")
+        i += 1
+    return path
+
+
+def finish_run(result: CoevolutionResult, config: RunConfig, path: Path) -> dict[str, Any]:
+    """Write ``summary.json`` (and the figures when ``config.plot``); return the summary."""
+    summary = summarize(result)
+    write_json_atomic(path / "summary.json", summary)
+    if config.plot:
+        from seqgame.runs.figures import plot_run
+
+        try:
+            summary["figures"] = [str(p) for p in plot_run(path)]
+        except BackendUnavailableError as exc:  # the run itself is complete and saved
+            summary["figures_skipped"] = str(exc)
+        write_json_atomic(path / "summary.json", summary)
+    return summary
+
+
+def _run(config: RunConfig, game: SequentialGame, learners: tuple[Learner, Learner],
+         store: RunStore, resume: bool, progress: bool) -> CoevolutionResult:
+    result = coevolve(game, learners[0], learners[1], config.schedule_config, config.steps,
+                      config.seed, eval_every=config.eval_every, sink=store,
+                      checkpoint_every=config.checkpoint_every, resume=resume,
+                      progress=progress)
+    result.extra["run_dir"] = store.path
+    result.extra["summary"] = finish_run(result, config, store.path)
+    return result
+
+
+def train(config: RunConfig, out_dir: str | Path | None = None,
+          progress: bool = False) -> CoevolutionResult:
+    """Run ``config`` into a fresh run folder; return the :class:`CoevolutionResult`."""
+    game = load_game(config.game)
+    learners = build_learners(config, game)  # fail before any file is written
+    path = Path(out_dir) if out_dir is not None else new_run_dir(config)
+    if path.exists() and not path.is_dir():
+        raise InvalidConfigError(f"--out {path} is a file, not a folder: choose another --out")
+    if path.exists() and any(p.name not in (".lock", ".lock.pid") for p in path.iterdir()):
+        raise InvalidConfigError(
+            f"run directory {path} is not empty: choose another --out, or resume it with "
+            f"'seqgame train --resume {path}'"
+        )
+    with RunStore(path, fingerprint(config, game, learners)) as store:
+        write_json_atomic(path / "config.json", config.to_dict())
+        return _run(config, game, learners, store, resume=False, progress=progress)
+
+
+def read_run_config(path: Path) -> RunConfig:
+    """The config of the run folder ``path`` (CheckpointError if it has none or a bad one)."""
+    cfg_path = path / "config.json"
+    if not cfg_path.is_file():
+        raise CheckpointError(f"{path} is not a run directory (no config.json)")
+    try:
+        data = json.loads(cfg_path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise CheckpointError(f"{cfg_path} is not valid JSON ({exc}): the folder is damaged"
+                              ) from None
+    try:
+        return RunConfig.from_dict(data)
+    except InvalidConfigError as exc:
+        raise CheckpointError(f"{cfg_path} is not a seqgame run config: {exc}") from None
+
+
+def is_finished(path: Path, config: RunConfig) -> bool:
+    """True when the run folder's latest checkpoint is at the last step and it has a summary."""
+    if not (path / "summary.json").is_file():
+        return False
+    try:
+        return int(load_latest_checkpoint(path / "checkpoints")["step"]) >= config.steps
+    except CheckpointError:
+        return False
+
+
+def resume(run_dir: str | Path, progress: bool = False) -> CoevolutionResult | None:
+    """Continue the interrupted run in ``run_dir``; None when it has already finished."""
+    path = Path(run_dir)
+    config = read_run_config(path)
+    if is_finished(path, config):
+        return None
+    game = load_game(config.game)
+    learners = build_learners(config, game)
+    with RunStore(path, fingerprint(config, game, learners)) as store:
+        return _run(config, game, learners, store, resume=True, progress=progress)
+
+
+def last_checkpoint_step(run_dir: str | Path) -> int:
+    """The step of a run folder's latest checkpoint (0 when it has none)."""
+    try:
+        return int(load_latest_checkpoint(Path(run_dir) / "checkpoints")["step"])
+    except CheckpointError:
+        return 0

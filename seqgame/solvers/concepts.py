@@ -1,0 +1,237 @@
+"""One entry point for every solution concept: a static table, typed options and results.
+
+``solve(game, concept, **options)`` looks ``concept`` up in :data:`CONCEPTS` (a plain table:
+nothing registers on import), validates the options into that concept's frozen options
+dataclass, and returns a :class:`Solution`: the profile and typed concept-specific
+:mod:`~seqgame.solvers.reports`. ``Solution.to_json()`` is the contract of
+``seqgame solve --json``: keys ``concept``, ``game``, ``attacker`` (seed → attack → p),
+``defender`` (observation key → response → p), ``value`` (``attacker``, ``defender``),
+``asr``, ``over_refusal``, ``safety`` (``pointwise``, ``violations``, ...),
+``expected_safety``, ``metrics`` and ``details``; games with T > 1 add ``per_turn`` (one
+``{attacker, defender}`` per turn; the top level is turn 1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from typing import Any
+
+import numpy as np
+
+from seqgame.analysis.metrics import evaluate
+from seqgame.analysis.posterior import default_beliefs, posterior_safety
+from seqgame.analysis.safety import expected_safety, pointwise_safety
+from seqgame.errors import SolverError
+from seqgame.model.game import Role, SequentialGame
+from seqgame.model.infosets import require_single_turn
+from seqgame.model.profile import Profile
+from seqgame.solvers.commitment import stackelberg_matrix
+from seqgame.solvers.nash import is_strategically_zero_sum, nash_equilibria, zero_sum_nash
+from seqgame.solvers.normal_form import normal_form
+from seqgame.solvers.pbe import pbe
+from seqgame.solvers.reports import (
+    Details,
+    NashDetails,
+    PBEDetails,
+    PosteriorView,
+    SPNEDetails,
+    StackelbergDetails,
+    equilibrium_json,
+    posterior_rows,
+)
+from seqgame.solvers.spne import spne
+from seqgame.solvers.stackelberg import stackelberg
+from seqgame.solvers.ties import TieBreaking
+
+
+@dataclass(frozen=True, eq=False)
+class Solution:
+    """A solved game: one equilibrium profile and its concept-specific details."""
+
+    concept: str
+    game: SequentialGame
+    profile: Profile
+    details: Details
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``seqgame solve --json`` object (see the module docstring)."""
+        game = self.game
+        metrics = evaluate(game, self.profile)
+        metrics_json = metrics.to_json()
+        first = self.profile.to_json(game, 0)
+        out: dict[str, Any] = {
+            "concept": self.concept,
+            "game": game.name,
+            "attacker": first["attacker"],
+            "defender": first["defender"],
+            "value": {"attacker": metrics.value_attacker, "defender": metrics.value_defender},
+            "asr": metrics_json["asr"],
+            "over_refusal": metrics_json["over_refusal"],
+            "safety": pointwise_safety(game, self.profile).to_json(),
+            "expected_safety": expected_safety(game, self.profile).to_json(),
+            "metrics": metrics_json,
+            "details": self.details.to_json(),
+        }
+        if game.turns > 1:
+            out["per_turn"] = [self.profile.to_json(game, t) for t in range(game.turns)]
+        return out
+
+
+# ------------------------------------------------------------------- options per concept
+@dataclass(frozen=True)
+class SPNEOptions:
+    """Options of ``spne``."""
+
+    tie_breaking: TieBreaking = TieBreaking.STRONG
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tie_breaking", TieBreaking.parse(self.tie_breaking))
+
+
+@dataclass(frozen=True)
+class PBEOptions:
+    """``pbe`` takes no options."""
+
+
+@dataclass(frozen=True)
+class StackelbergOptions:
+    """Options of ``stackelberg``: the leading role and the follower's tie-breaking."""
+
+    leader: Role = Role.DEFENDER
+    tie_breaking: TieBreaking = TieBreaking.STRONG
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "leader", Role.parse(self.leader))
+        object.__setattr__(self, "tie_breaking", TieBreaking.parse(self.tie_breaking))
+
+
+@dataclass(frozen=True)
+class NashOptions:
+    """Options of ``nash``: ``auto`` (the zero-sum LP when it applies), ``lp``, ``enumerate``."""
+
+    method: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.method not in ("auto", "lp", "enumerate"):
+            raise SolverError(f"method = {self.method!r}: use 'auto', 'lp' or 'enumerate'")
+
+
+# ------------------------------------------------------------------- the solvers
+def _solve_spne(game: SequentialGame, options: SPNEOptions) -> Solution:
+    result = spne(game, tie_breaking=options.tie_breaking)
+    return Solution("spne", game, result.profile, SPNEDetails.of(result))
+
+
+def _solve_pbe(game: SequentialGame, options: PBEOptions) -> Solution:
+    del options
+    result = pbe(game)
+    best = result.equilibria[0]
+    seeds = game.seed_ids
+
+    def view(e: Any) -> PosteriorView:
+        return PosteriorView(posterior_rows(result.node_labels, seeds, e.beliefs),
+                             dict(zip(result.node_labels, map(bool, e.on_path), strict=True)))
+
+    equilibria = []
+    for e in result.equilibria:
+        item = equilibrium_json(game, e.profile)
+        item["posterior"], item["on_path"] = view(e).posterior, view(e).on_path
+        item["posterior_safe"] = posterior_safety(game, e.profile, e.beliefs).safe
+        equilibria.append(item)
+    details = PBEDetails(view(best), posterior_safety(game, best.profile, best.beliefs).to_json(),
+                         tuple(equilibria), result.cases, result.lps)
+    return Solution("pbe", game, best.profile, details)
+
+
+def _weak_profile(game: SequentialGame, leader: Role) -> tuple[Profile, float]:
+    form = normal_form(game)
+    if leader is Role.ATTACKER:
+        lead, foll = form.attacker_payoff, form.defender_payoff
+    else:
+        lead, foll = form.defender_payoff.T, form.attacker_payoff.T
+    res = stackelberg_matrix(lead, foll)
+    if not res.weak_attained:
+        raise SolverError(
+            f"no weak Stackelberg equilibrium of {game.name!r} with the {leader.value} leading: "
+            f"the supremum {res.weak_value:.6g} of the leader's payoff is not attained (the "
+            "follower's ties can always hurt the leader at the limit); use tie_breaking "
+            "'strong', or commit to a nearby strategy that gets within any epsilon"
+        )
+    reply = res.weak_commitment @ foll
+    br = np.flatnonzero(reply >= reply.max() - 1e-9)
+    worst = br[np.argmin((res.weak_commitment @ lead)[br])]
+    other = np.zeros(lead.shape[1])
+    other[worst] = 1.0
+    if leader is Role.ATTACKER:
+        return form.behaviour(res.weak_commitment, other), res.weak_value
+    return form.behaviour(other, res.weak_commitment), res.weak_value
+
+
+def _solve_stackelberg(game: SequentialGame, options: StackelbergOptions) -> Solution:
+    result = stackelberg(game, options.leader)
+    profile, value_leader = result.profile, result.value_leader
+    if options.tie_breaking is TieBreaking.WEAK:
+        profile, value_leader = _weak_profile(game, options.leader)
+    details = StackelbergDetails(
+        options.leader, options.tie_breaking, value_leader, result.value_follower,
+        result.big_m, result.mip_status, result.mip_gap, result.weak,
+        posterior_safety(game, result.profile).to_json())
+    return Solution("stackelberg", game, profile, details)
+
+
+def _solve_nash(game: SequentialGame, options: NashOptions) -> Solution:
+    require_single_turn(game, "nash")
+    zero_sum = is_strategically_zero_sum(game)
+    if options.method == "lp" or (options.method == "auto" and zero_sum):
+        result = zero_sum_nash(game)
+    else:
+        result = nash_equilibria(game)
+    best = result.equilibria[0]
+    details = NashDetails(
+        result.method, zero_sum, tuple(equilibrium_json(game, p) for p in result.equilibria),
+        tuple(result.normal_form_shape or ()), tuple(result.lp_status),
+        tuple(any(not v.on_path for v in pointwise_safety(game, p).violations)
+              for p in result.equilibria),
+        posterior_safety(game, best, default_beliefs(game, best)).to_json())
+    return Solution("nash", game, best, details)
+
+
+@dataclass(frozen=True)
+class Concept:
+    """A solution concept: its options dataclass and its solver."""
+
+    options: type
+    solver: Callable[[SequentialGame, Any], Solution]
+    summary: str
+
+
+#: concept name -> Concept. A static table: adding a concept is one entry here.
+CONCEPTS: dict[str, Concept] = {
+    "spne": Concept(SPNEOptions, _solve_spne, "subgame-perfect equilibrium (full observation)"),
+    "pbe": Concept(PBEOptions, _solve_pbe, "perfect Bayesian equilibria (single turn)"),
+    "stackelberg": Concept(StackelbergOptions, _solve_stackelberg,
+                           "optimal commitment of a leading role (single turn)"),
+    "nash": Concept(NashOptions, _solve_nash, "Nash equilibria of the normal form (single turn)"),
+}
+
+
+def solve(game: SequentialGame, concept: str = "spne", **options: Any) -> Solution:
+    """Solve ``game`` with ``concept``; ``options`` go to that concept's options dataclass.
+
+    Options given as None are ignored (the CLI passes every flag).
+
+    Raises:
+        SolverError: unknown concept, an option the concept does not take, a bad value.
+    """
+    if concept not in CONCEPTS:
+        raise SolverError(f"unknown concept {concept!r}; choose from {sorted(CONCEPTS)}")
+    entry = CONCEPTS[concept]
+    allowed = [f.name for f in fields(entry.options)]
+    given = {k: v for k, v in options.items() if v is not None}
+    bad = sorted(k for k in given if k not in allowed)
+    if bad:
+        raise SolverError(
+            f"concept {concept!r} takes no option {bad}; its options: {allowed or 'none'}"
+        )
+    return entry.solver(game, entry.options(**given))
