@@ -11,6 +11,7 @@ follow TRL's ``GRPOConfig``: ``num_generations`` (group size G), ``epsilon`` (cl
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 from seqgame.backends.tabular.exact import (
@@ -20,40 +21,102 @@ from seqgame.backends.tabular.exact import (
 )
 from seqgame.backends.tabular.grpo import SCALE_REWARDS, GRPOLearner
 from seqgame.backends.tabular.shared import SharedGRPOLearner, SharedParameters
+from seqgame.config import parse_options
 from seqgame.errors import InvalidConfigError
 from seqgame.model.game import Role, SequentialGame
 
 ALGORITHMS = ("grpo", "shared_grpo", "best_response", "fictitious_play", "mwu")
 
-# option -> (type, check, hint); checks return True when the value is acceptable.
-_GRPO_OPTIONS: dict[str, tuple[type | tuple[type, ...], Any, str]] = {
-    "num_generations": (int, lambda v: v >= 2, "an integer >= 2 (group size G)"),
-    "seeds_per_step": (int, lambda v: v >= 1, "an integer >= 1"),
-    "learning_rate": ((int, float), lambda v: math.isfinite(v) and v > 0, "a number > 0"),
-    "epsilon": ((int, float), lambda v: 0 < v < 1, "a number in (0, 1)"),
-    "beta": ((int, float), lambda v: math.isfinite(v) and v >= 0, "a number >= 0"),
-    "num_iterations": (int, lambda v: v >= 1, "an integer >= 1"),
-    "scale_rewards": (str, lambda v: v in SCALE_REWARDS, f"one of {list(SCALE_REWARDS)}"),
-    "optimistic": (bool, lambda v: True, "true or false"),
-    "exploration": ((int, float), lambda v: 0 <= v <= 1, "a number in [0, 1]"),
-    "parameterization": (str, lambda v: v in ("tabular", "features"),
-                         "'tabular' or 'features'"),
-    "l2": ((int, float), lambda v: math.isfinite(v) and v >= 0, "a number >= 0"),
-    "best_of_k": (int, lambda v: v >= 1, "an integer >= 1"),
-    "pairwise_preference": (bool, lambda v: True, "true or false"),
-    "init_attack": (str, lambda v: bool(v), "an attack name"),
-    "init_bias": ((int, float), lambda v: math.isfinite(v), "a number"),
-}
-_SHARED_OPTIONS = {**{k: v for k, v in _GRPO_OPTIONS.items() if k != "parameterization"},
-                   "share": (bool, lambda v: True, "true or false")}
-_MWU_OPTIONS = {k: _GRPO_OPTIONS[k] for k in ("learning_rate", "optimistic")}
-OPTIONS: dict[str, dict] = {
-    "grpo": _GRPO_OPTIONS,
-    "shared_grpo": _SHARED_OPTIONS,
-    "best_response": {},
-    "fictitious_play": {},
-    "mwu": _MWU_OPTIONS,
-}
+
+def _require(value: Any, ok: bool, key: str, hint: str) -> None:
+    if value is not None and not ok:
+        raise InvalidConfigError(f"{key} = {value!r}: use {hint}")
+
+
+def _finite(v: float | None) -> bool:
+    return v is not None and math.isfinite(v)
+
+
+@dataclass(frozen=True)
+class _GRPOCommon:
+    """Options shared by ``grpo`` and ``shared_grpo`` (None: the learner's default)."""
+
+    num_generations: int | None = None
+    seeds_per_step: int | None = None
+    learning_rate: float | None = None
+    epsilon: float | None = None
+    beta: float | None = None
+    num_iterations: int | None = None
+    scale_rewards: str | None = None
+    optimistic: bool | None = None
+    exploration: float | None = None
+    l2: float | None = None
+    best_of_k: int | None = None
+    pairwise_preference: bool | None = None
+    init_attack: str | None = None
+    init_bias: float | None = None
+
+    def __post_init__(self) -> None:
+        v = self
+        _require(v.num_generations, (v.num_generations or 0) >= 2, "num_generations",
+                 "an integer >= 2 (group size G)")
+        _require(v.seeds_per_step, (v.seeds_per_step or 0) >= 1, "seeds_per_step",
+                 "an integer >= 1")
+        _require(v.learning_rate, _finite(v.learning_rate) and (v.learning_rate or 0) > 0,
+                 "learning_rate", "a number > 0")
+        _require(v.epsilon, 0 < (v.epsilon or 0) < 1, "epsilon", "a number in (0, 1)")
+        _require(v.beta, _finite(v.beta) and (v.beta or 0) >= 0, "beta", "a number >= 0")
+        _require(v.num_iterations, (v.num_iterations or 0) >= 1, "num_iterations",
+                 "an integer >= 1")
+        _require(v.scale_rewards, v.scale_rewards in SCALE_REWARDS, "scale_rewards",
+                 f"one of {list(SCALE_REWARDS)}")
+        _require(v.exploration, 0 <= (v.exploration or 0) <= 1, "exploration",
+                 "a number in [0, 1]")
+        _require(v.l2, _finite(v.l2) and (v.l2 or 0) >= 0, "l2", "a number >= 0")
+        _require(v.best_of_k, (v.best_of_k or 0) >= 1, "best_of_k", "an integer >= 1")
+        _require(v.init_attack, bool(v.init_attack), "init_attack", "an attack name")
+
+
+@dataclass(frozen=True)
+class GRPOOptions(_GRPOCommon):
+    """``grpo``: softmax GRPO with group-relative advantages (see :mod:`.grpo`)."""
+
+    parameterization: str | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _require(self.parameterization, self.parameterization in ("tabular", "features"),
+                 "parameterization", "'tabular' or 'features'")
+
+
+@dataclass(frozen=True)
+class SharedGRPOOptions(_GRPOCommon):
+    """``shared_grpo``: both roles read one shared weight table (see :mod:`.shared`)."""
+
+    share: bool | None = None
+
+
+@dataclass(frozen=True)
+class MWUOptions:
+    """``mwu``: multiplicative weights (optionally optimistic)."""
+
+    learning_rate: float | None = None
+    optimistic: bool | None = None
+
+    def __post_init__(self) -> None:
+        _require(self.learning_rate,
+                 _finite(self.learning_rate) and (self.learning_rate or 0) > 0,
+                 "learning_rate", "a number > 0")
+
+
+@dataclass(frozen=True)
+class NoOptions:
+    """``best_response`` and ``fictitious_play`` take no options."""
+
+
+OPTIONS: dict[str, type] = {"grpo": GRPOOptions, "shared_grpo": SharedGRPOOptions,
+                            "best_response": NoOptions, "fictitious_play": NoOptions,
+                            "mwu": MWUOptions}
 
 
 def _validate(role: Role, options: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -65,21 +128,8 @@ def _validate(role: Role, options: dict[str, Any]) -> tuple[str, dict[str, Any]]
         raise InvalidConfigError(
             f"{role.value}.algorithm = {algorithm!r}: choose from {list(ALGORITHMS)}"
         )
-    allowed = OPTIONS[algorithm]
-    for key, value in options.items():
-        if key not in allowed:
-            raise InvalidConfigError(
-                f"{role.value}.{key}: unknown option for algorithm {algorithm!r}; allowed: "
-                f"{sorted(allowed) or 'none'}"
-            )
-        types, check, hint = allowed[key]
-        if isinstance(value, bool) and types is not bool:
-            ok = False
-        else:
-            ok = isinstance(value, types) and check(value)
-        if not ok:
-            raise InvalidConfigError(f"{role.value}.{key} = {value!r}: use {hint}")
-    return algorithm, options
+    parsed = parse_options(OPTIONS[algorithm], options, role.value)
+    return algorithm, {k: getattr(parsed, k) for k in options}
 
 
 def build_learners(

@@ -104,7 +104,9 @@ def load_game(name_or_path: str | Path | SequentialGame) -> SequentialGame:
         try:
             return game_from_spec(read_spec_file(path))
         except InvalidGameError as exc:
-            raise InvalidGameError(f"{path}: {exc}") from None
+            message = str(exc)
+            raise InvalidGameError(
+                message if message.startswith(str(path)) else f"{path}: {message}") from None
     raise UnknownGameError(
         f"unknown game {key!r}: not a built-in game ({', '.join(sorted(game_names()))}) "
         "and no such spec file; run 'seqgame games' to list the built-in games"

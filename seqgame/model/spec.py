@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 import yaml
 
-from seqgame.errors import InvalidGameError, UnknownGameError
+from seqgame.documents import load_document
+from seqgame.errors import InvalidGameError, SeqgameError, UnknownGameError
 from seqgame.model.game import Accrual, Label, Observation, Seed, SequentialGame
 from seqgame.model.payoffs import Rewards
 
@@ -376,14 +377,12 @@ def game_to_spec(game: SequentialGame) -> dict:
 def read_spec_file(path: str | Path) -> dict:
     """Read a YAML or JSON spec file into a mapping (errors name the file)."""
     path = Path(path)
+    if not path.exists():
+        raise UnknownGameError(f"no such spec file {str(path)!r}")
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise UnknownGameError(f"cannot read spec file {str(path)!r}: {exc.strerror}") from None
-    try:
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise InvalidGameError(f"{path}: not valid YAML/JSON: {exc}") from None
+        data = load_document(path, "spec file")
+    except SeqgameError as exc:
+        raise InvalidGameError(str(exc)) from None
     if not isinstance(data, dict):
         raise InvalidGameError(f"{path}: the top level must be a mapping with 'seqgame: 1'")
     return data

@@ -9,10 +9,10 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from seqgame.errors import InvalidConfigError
-from seqgame.training.schedules import ScheduleConfig, from_mapping
+from seqgame.config import parse_options, read_config_file
+from seqgame.documents import parse_text
+from seqgame.errors import InvalidConfigError, SeqgameError
+from seqgame.training.schedules import ScheduleConfig
 
 #: The entry-point group through which backends are installed.
 BACKEND_GROUP = "seqgame.backends"
@@ -45,9 +45,9 @@ class RunConfig:
     backend: str = "tabular"
     seed: int = 0
     steps: int = 300
-    attacker: Mapping[str, Any] = field(default_factory=dict)
-    defender: Mapping[str, Any] = field(default_factory=dict)
-    schedule: Mapping[str, Any] = field(default_factory=dict)
+    attacker: dict[str, Any] = field(default_factory=dict)
+    defender: dict[str, Any] = field(default_factory=dict)
+    schedule: dict[str, Any] = field(default_factory=dict)
     eval_every: int = 1
     checkpoint_every: int = 50
     plot: bool = True
@@ -91,7 +91,7 @@ class RunConfig:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RunConfig:
         """Build from a mapping; unknown keys raise ``InvalidConfigError`` naming them."""
-        return from_mapping(cls, data, "config")
+        return parse_options(cls, data, "config")
 
 
 def parse_overrides(items: Sequence[str]) -> list[tuple[list[str], Any]]:
@@ -102,9 +102,9 @@ def parse_overrides(items: Sequence[str]) -> list[tuple[list[str], Any]]:
         if not sep or not key.strip():
             raise InvalidConfigError(f"--set {item!r}: use key=value, e.g. schedule.freq=10")
         try:
-            value = yaml.safe_load(raw) if raw.strip() else ""
-        except yaml.YAMLError as exc:
-            raise InvalidConfigError(f"--set {item!r}: value is not valid YAML ({exc})") from None
+            value = parse_text(raw, f"--set {key.strip()}") if raw.strip() else ""
+        except SeqgameError as exc:
+            raise InvalidConfigError(str(exc)) from None
         out.append((key.strip().split("."), value))
     return out
 
@@ -128,13 +128,12 @@ def apply_overrides(data: dict[str, Any], items: Sequence[str]) -> dict[str, Any
 def load_config(path: str | Path, overrides: Sequence[str] = ()) -> RunConfig:
     """Read a YAML/JSON run config, apply ``--set`` overrides, validate."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise InvalidConfigError(f"config file {str(path)!r} does not exist")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise InvalidConfigError(f"{path}: not valid YAML ({exc})") from None
-    if not isinstance(data, dict):
-        raise InvalidConfigError(f"{path}: the config must be a mapping")
+    data = read_config_file(path)
+    if not data:
+        raise InvalidConfigError(
+            f"{path} is empty: write at least 'game' and 'steps' (an empty config would run "
+            "the 300-step default without saying so)")
     data.setdefault("name", path.stem)
     return RunConfig.from_dict(apply_overrides(data, overrides))

@@ -16,7 +16,13 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
-from seqgame.errors import BackendUnavailableError, CheckpointError, InvalidConfigError
+from seqgame.documents import load_document
+from seqgame.errors import (
+    BackendUnavailableError,
+    CheckpointError,
+    InvalidConfigError,
+    SeqgameError,
+)
 from seqgame.games.catalog import load_game
 from seqgame.model.game import SequentialGame
 from seqgame.model.spec import game_to_spec
@@ -134,10 +140,9 @@ def read_run_config(path: Path) -> RunConfig:
     if not cfg_path.is_file():
         raise CheckpointError(f"{path} is not a run directory (no config.json)")
     try:
-        data = json.loads(cfg_path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise CheckpointError(f"{cfg_path} is not valid JSON ({exc}): the folder is damaged"
-                              ) from None
+        data = load_document(cfg_path, "run config")
+    except SeqgameError as exc:
+        raise CheckpointError(f"{exc}: the run folder is damaged") from None
     try:
         return RunConfig.from_dict(data)
     except InvalidConfigError as exc:

@@ -24,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from seqgame.config import parse_options
 from seqgame.errors import InvalidConfigError
 from seqgame.model.game import Role
 
@@ -36,18 +37,6 @@ WATCHABLE_METRICS = ("asr", "over_refusal", "value_attacker", "value_defender", 
                      "spne_distance_defender", "spne_distance_defender_mean")
 SCHEDULE_KINDS = ("alternating", "metric", "simultaneous", "defender_only", "attacker_only",
                   "no_game")
-
-
-def from_mapping(cls: Any, data: Any, where: str) -> Any:
-    """Build the config dataclass ``cls`` from ``data``; unknown keys are named in the error."""
-    if not isinstance(data, Mapping):
-        raise InvalidConfigError(f"{where} = {data!r}: use a mapping of options")
-    unknown = sorted(set(data) - set(cls.__dataclass_fields__))
-    if unknown:
-        raise InvalidConfigError(
-            f"{where}: unknown key(s) {unknown}; allowed: {sorted(cls.__dataclass_fields__)}"
-        )
-    return cls(**dict(data))
 
 
 @dataclass(frozen=True)
@@ -99,7 +88,7 @@ class ScheduleConfig:
 
     kind: str = "alternating"
     freq: int = 15
-    ratio: tuple[int, int] = (1, 1)
+    ratio: tuple[int, int] | str = (1, 1)
     start: str = "defender"
     metric: str = "asr"
     low: float = 0.1
@@ -114,7 +103,7 @@ class ScheduleConfig:
                 f"schedule.kind = {self.kind!r}: choose from {list(SCHEDULE_KINDS)}"
             )
         _int(self.freq, "freq")
-        ratio = self.ratio
+        ratio: Any = self.ratio
         if isinstance(ratio, str):
             parts = ratio.split(":")
             try:
@@ -151,13 +140,19 @@ class ScheduleConfig:
     @classmethod
     def from_dict(cls, options: Mapping[str, Any]) -> ScheduleConfig:
         """Build from a config mapping; unknown keys raise ``InvalidConfigError``."""
-        return from_mapping(cls, options, "schedule")
+        return parse_options(cls, options, "schedule")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dictionary (ratio as ``"a:d"``)."""
         out = {k: getattr(self, k) for k in self.__dataclass_fields__}
-        out["ratio"] = f"{self.ratio[0]}:{self.ratio[1]}"
+        out["ratio"] = "{}:{}".format(*self.phase_units)
         return out
+
+    @property
+    def phase_units(self) -> tuple[int, int]:
+        """``(attacker, defender)`` phase lengths in units of ``freq``."""
+        assert isinstance(self.ratio, tuple)  # __post_init__ stores the parsed tuple
+        return self.ratio[0], self.ratio[1]
 
     @property
     def no_game_attack(self) -> str | None:
@@ -177,7 +172,8 @@ class ScheduleConfig:
     def _alternating(self, step: int) -> Decision:
         first = self.start
         second = "attacker" if first == "defender" else "defender"
-        length = {"attacker": self.ratio[0] * self.freq, "defender": self.ratio[1] * self.freq}
+        attacker, defender = self.phase_units
+        length = {"attacker": attacker * self.freq, "defender": defender * self.freq}
         cycle = length[first] + length[second]
         k, pos = divmod(step, cycle)
         if pos < length[first]:
