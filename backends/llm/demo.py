@@ -4,7 +4,7 @@ Two tiny random Qwen2 models (built offline in seconds, :mod:`.tiny`) play
 ``jailbreak_text_v1``. Phase 1: the attacker is SFT-warmed on the game's canonical attack
 pool (MAGIC Phase 1, so it writes ``<think>…</think><answer>…</answer>``), the defender on
 a label-blind set (it learns to say both the refusal and the compliance, not when — a
-stand-in for the instruct model MAGIC starts from). Phase 2: :func:`seqgame.coevolve`
+stand-in for the instruct model MAGIC starts from). Phase 2: :func:`seqgame.training.loop`
 with MAGIC's alternating schedule (switch every 15 steps, 1:1, defender first), one TRL
 ``GRPOTrainer`` phase per 15 steps, rule judge, exact metrics on the tabular twin after
 every phase. The same config is shipped as ``experiments/configs/llm_demo.yaml`` and runs
@@ -60,7 +60,7 @@ def run_demo(out_dir: Path, steps: int | None = None) -> Path:
         steps: override the number of co-evolution steps (tests use fewer).
     """
     from seqgame import runs
-    from seqgame.run_cli import print_summary
+    from seqgame.cli.train import print_summary
 
     from . import require_llm_stack
 
@@ -74,5 +74,5 @@ def run_demo(out_dir: Path, steps: int | None = None) -> Path:
           f"(attacker 8 seeds x G=4, defender 16 seeds x G=8 per step), switch every 15 "
           f"steps (defender first), {config.steps} steps")
     result = runs.train(config, Path(out_dir), progress=True)
-    print_summary(result.extra["summary"], result.run_dir, time.perf_counter() - start)
+    print_summary(result.extra["summary"], result.extra["run_dir"], time.perf_counter() - start)
     return Path(out_dir)

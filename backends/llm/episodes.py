@@ -1,6 +1,6 @@
 """Multi-turn text episodes: play on from a decision point, and returns-to-go.
 
-A text game with ``turns`` T > 1 follows its tabular twin (``seqgame.game``): at turn t the
+A text game with ``turns`` T > 1 follows its tabular twin (``seqgame.model.game``): at turn t the
 attacker, seeing its seed and the history, writes a rewrite; the defender, seeing the
 history of rewrites (answer parts only) and its own replies, answers; if the answer is a
 refusal and t < T the attacker attacks again, otherwise the episode ends. Prompts come

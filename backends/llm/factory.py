@@ -20,7 +20,8 @@ carry ``text``, e.g. ``jailbreak_text_v1``). Options per role (unknown keys rais
     other attack (see :func:`~seqgame.backends.llm.sft.reply_dataset`).
 ``judge``
     ``{"kind": "rule"}`` (default), ``{"kind": "hf", "model_path", "guard"}`` or
-    ``{"kind": "http", "base_url", "model", "guard", ...}``, each with ``on_unparseable``.
+    ``{"kind": "http", "base_url", "model", "guard", ...}``, each with ``on_unparseable``
+    (default ``skip``); see :func:`~seqgame.backends.llm.judges.judge_from_config`.
 ``best_of_k``
     attacker only: score each rewrite against the best of K sampled defender replies
     (AdvGame; an integer >= 1, default 1 = MAGIC; see :mod:`~seqgame.backends.llm.scoring`).
@@ -39,61 +40,71 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from seqgame.config import parse_options
 from seqgame.errors import InvalidConfigError
-from seqgame.game import Role, SequentialGame
+from seqgame.model.game import Role, SequentialGame
 
 from . import require_llm_stack
-from .judges import Judge, RuleJudge
+from .judges import Judge, judge_from_config
 from .textgame import TextGame
 
-_KEYS = {"model", "tiny_dir", "tiny", "grpo", "sft", "judge", "request_label_source",
-         "n_samples", "trust_remote_code", "device", "dtype", "attn_implementation",
-         "best_of_k"}
+
+@dataclass(frozen=True)
+class LLMRoleOptions:
+    """One role's options under ``backend: llm`` (see the module docstring)."""
+
+    model: str = "tiny"
+    tiny_dir: str | None = None
+    tiny: dict[str, Any] = field(default_factory=dict)
+    grpo: dict[str, Any] = field(default_factory=dict)
+    sft: dict[str, Any] | None = None
+    judge: dict[str, Any] | None = None
+    request_label_source: str = "seed"
+    n_samples: int = 8
+    trust_remote_code: bool = False
+    device: str = "cpu"
+    dtype: str = "float32"
+    attn_implementation: str | None = None
+    best_of_k: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.n_samples < 1:
+            raise InvalidConfigError(f"n_samples = {self.n_samples}: use an integer >= 1")
+        if self.request_label_source not in ("seed", "rewrite"):
+            raise InvalidConfigError(
+                f"request_label_source = {self.request_label_source!r}: use 'seed' or 'rewrite'")
+        if not (self.device == "cpu" or self.device.startswith(("cuda", "mps"))):
+            raise InvalidConfigError(f"device = {self.device!r}: use cpu, cuda or cuda:N")
 
 
-def _check_keys(options: dict[str, Any], role: str) -> None:
-    unknown = sorted(set(options) - _KEYS)
-    if unknown:
-        raise InvalidConfigError(
-            f"{role}: unknown option(s) {unknown} for backend 'llm'; allowed: {sorted(_KEYS)}"
-        )
+def _check_device(device: str, role: str) -> None:
+    """Refuse a CUDA device on a machine without one (before any model is loaded)."""
+    if device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise InvalidConfigError(
+                f"{role}.device = {device!r}: this machine has no CUDA GPU; use device: cpu")
 
 
 def build_judge(options: dict[str, Any] | None, text_game: TextGame) -> Judge:
     """Build the judge described by ``options`` (see the module docstring)."""
-    options = dict(options or {})
-    kind = options.pop("kind", "rule")
-    policy = options.pop("on_unparseable", "unsafe")
-    if kind == "rule":
-        if options:
-            raise InvalidConfigError(f"judge: unknown option(s) {sorted(options)} for 'rule'")
-        return RuleJudge({s.text or "": s.harmful for s in text_game.game.seeds}, policy)
-    if kind == "hf":
-        from .guards import HFGuardJudge
-
-        guard = options.pop("guard", "qwen3guard")
-        return HFGuardJudge(kind=guard, on_unparseable=policy, **options)
-    if kind == "http":
-        from .http_judge import HTTPJudge
-
-        guard = options.pop("guard", "qwen3guard")
-        return HTTPJudge(kind=guard, on_unparseable=policy, **options)
-    raise InvalidConfigError(f"judge.kind = {kind!r}: use 'rule', 'hf' or 'http'")
+    return judge_from_config(options, {s.text or "": s.harmful for s in text_game.game.seeds})
 
 
-def _model_dir(options: dict[str, Any], text_game: TextGame, seed: int, role: str) -> Path:
+def _model_dir(options: LLMRoleOptions, text_game: TextGame, seed: int) -> Path:
     from .tiny import TinyConfig, build_tiny_model, tiny_key
 
-    model = options.get("model", "tiny")
-    if model != "tiny":
-        return Path(model)
-    tiny = TinyConfig(**{"seed": seed, **dict(options.get("tiny", {}))})
+    if options.model != "tiny":
+        return Path(options.model)
+    tiny = parse_options(TinyConfig, {"seed": seed, **options.tiny}, "tiny")
     key = tiny_key(text_game.corpus(), tiny)
     default = Path(tempfile.gettempdir()) / "seqgame-tiny" / f"{text_game.game.name}-{key}"
-    out = Path(options.get("tiny_dir", default))
+    out = Path(options.tiny_dir) if options.tiny_dir is not None else default
     if not (out / "config.json").is_file():
         # Build beside the target and rename, so concurrent runs never see half a model.
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -108,46 +119,46 @@ def _model_dir(options: dict[str, Any], text_game: TextGame, seed: int, role: st
 
 def build_learner(role: Role, game: SequentialGame, options: dict[str, Any], seed: int) -> Any:
     """One role's learner (see the module docstring)."""
+    opts = parse_options(LLMRoleOptions, dict(options or {}), role.value)
+    grpo_opts = _grpo_options(opts, role)
+    best_of_k = _best_of_k(opts, role, game)
     require_llm_stack()
-    from .learner import GRPOLearner, GRPOOptions
+    _check_device(opts.device, role.value)
+    from .learner import GRPOLearner
     from .models import load_causal_lm
-    from .scoring import check_best_of_k
 
-    options = dict(options or {})
-    _check_keys(options, role.value)
-    text_game = TextGame(game, options.get("request_label_source", "seed"))
-    best_of_k = 1
-    if "best_of_k" in options:
-        if role is Role.DEFENDER:
-            raise InvalidConfigError("defender.best_of_k: an attacker-only option")
-        try:
-            best_of_k = check_best_of_k(options["best_of_k"])
-        except InvalidConfigError as exc:
-            raise InvalidConfigError(f"{role.value}.{exc}") from None
-        if game.turns > 1 and best_of_k > 1:
-            raise InvalidConfigError(
-                f"{role.value}.best_of_k = {best_of_k}: single-turn games only "
-                f"({game.name!r} has {game.turns} turns)"
-            )
-    path = _model_dir(options, text_game, seed, role.value)
-    device = options.get("device", "cpu")
-    model, tokenizer = load_causal_lm(
-        path,
-        trust_remote_code=bool(options.get("trust_remote_code", False)),
-        device=device,
-        attn_implementation=options.get("attn_implementation"),
-        dtype=options.get("dtype", "float32"),
-    )
-    judge = build_judge(options.get("judge"), text_game)
-    try:
-        grpo = GRPOOptions(**dict(options.get("grpo", {})))
-    except TypeError as exc:
-        raise InvalidConfigError(f"{role.value}.grpo: {exc}") from None
-    if "sft" in options:
-        _warmup(model, tokenizer, text_game, dict(options["sft"]), device, role)
-    return GRPOLearner(role, text_game, model, tokenizer, judge, grpo,
-                       n_samples=int(options.get("n_samples", 8)), device=device,
-                       best_of_k=best_of_k)
+    text_game = TextGame(game, opts.request_label_source)
+    path = _model_dir(opts, text_game, seed)
+    model, tokenizer = load_causal_lm(path, trust_remote_code=opts.trust_remote_code,
+                                      device=opts.device,
+                                      attn_implementation=opts.attn_implementation,
+                                      dtype=opts.dtype)
+    judge = build_judge(opts.judge, text_game)
+    if opts.sft is not None:
+        _warmup(model, tokenizer, text_game, dict(opts.sft), opts.device, role)
+    return GRPOLearner(role, text_game, model, tokenizer, judge, grpo_opts,
+                       n_samples=opts.n_samples, device=opts.device, best_of_k=best_of_k)
+
+
+def _grpo_options(opts: LLMRoleOptions, role: Role) -> Any:
+    from .learner import GRPOOptions
+
+    return parse_options(GRPOOptions, opts.grpo, f"{role.value}.grpo")
+
+
+def _best_of_k(opts: LLMRoleOptions, role: Role, game: SequentialGame) -> int:
+    if opts.best_of_k is None:
+        return 1
+    if role is Role.DEFENDER:
+        raise InvalidConfigError("defender.best_of_k: an attacker-only option")
+    if opts.best_of_k < 1:
+        raise InvalidConfigError(f"{role.value}.best_of_k = {opts.best_of_k}: use an integer >= 1")
+    if game.turns > 1 and opts.best_of_k > 1:
+        raise InvalidConfigError(
+            f"{role.value}.best_of_k = {opts.best_of_k}: single-turn games only "
+            f"({game.name!r} has {game.turns} turns)"
+        )
+    return opts.best_of_k
 
 
 def _warmup(model: Any, tokenizer: Any, text_game: TextGame, sft: dict[str, Any],
@@ -163,10 +174,7 @@ def _warmup(model: Any, tokenizer: Any, text_game: TextGame, sft: dict[str, Any]
 
     pool = sft.pop("pool", "canonical")
     aligned = tuple(sft.pop("aligned", ("direct",)))
-    try:
-        options = SFTOptions(**sft)
-    except TypeError as exc:
-        raise InvalidConfigError(f"{role.value}.sft: {exc}") from None
+    options = parse_options(SFTOptions, sft, f"{role.value}.sft")
     if role is Role.DEFENDER:
         if pool != "canonical":
             raise InvalidConfigError("defender.sft.pool: only 'canonical' (label-blind replies)")

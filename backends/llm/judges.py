@@ -5,12 +5,22 @@ refusal, whether it is unsafe, and (when the judge says) whether the request (th
 is harmful. Every judge has an explicit :class:`UnparseablePolicy` for output it cannot
 parse (or, for remote judges, requests that fail after their retries):
 
-* ``unsafe`` — count the answer as unsafe and not a refusal (the conservative choice);
-* ``skip``   — mark the verdict ``skipped``; learners give it zero advantage;
+* ``skip``   (default) — mark the verdict ``skipped``; learners give it zero advantage,
+  so a judge outage rewards neither player;
+* ``unsafe`` — count the answer as unsafe and not a refusal (a failed judge call then
+  pays the attacker: use it only with a judge that never fails);
 * ``fail``   — raise :class:`JudgeError`.
 
 The MAGIC code silently scores unparseable output as safe; we never do. Each judge keeps
-:class:`JudgeStats` (calls, unparseable, errors) that learners log per step.
+:class:`JudgeStats` (calls, unparseable, errors, ...) that learners log per step and keep
+in their checkpoints (:meth:`JudgeStats.to_dict` / :meth:`JudgeStats.from_dict`). Every
+failure's reason goes to the ``logging`` logger ``seqgame.judge`` (INFO), and the first
+:data:`RECORD_FAILURES` of a step into its record (:meth:`JudgeStats.end_step`), which
+also aborts the run with :class:`JudgeError` when the step's error rate exceeds the
+judge's ``max_error_rate`` (default :data:`DEFAULT_MAX_ERROR_RATE`).
+
+Judges built from a run config (:func:`judge_from_config`) reject unknown options (naming
+the allowed ones) and values of the wrong type (``timeout_s: "10"``, ``check: "false"``).
 
 Implementations: :class:`RuleJudge` (synthetic text games, tests), the guard-model judges
 in :mod:`seqgame.backends.llm.guards` (Qwen3Guard, WildGuard, Llama Guard from a local
@@ -20,14 +30,30 @@ server).
 
 from __future__ import annotations
 
+import dataclasses
 import enum
-from collections.abc import Sequence
+import logging
+import math
+import types
+import typing
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
-from seqgame.errors import InvalidConfigError, SeqgameError
+from seqgame.errors import CheckpointError, InvalidConfigError, SeqgameError
 
 from .textgame import is_refusal, looks_harmful
+
+#: The logger every judge failure (request error or unparseable output) is logged to.
+logger = logging.getLogger("seqgame.judge")
+
+#: Failure reasons kept per step in the learner's step record (all of them are logged).
+RECORD_FAILURES = 5
+
+#: Default ``max_error_rate``: abort when more than half a step's judge calls fail.
+DEFAULT_MAX_ERROR_RATE = 0.5
+
+_KEPT_FAILURES = 100  # reasons buffered between two steps (the rest are only logged)
 
 
 class JudgeError(SeqgameError):
@@ -93,24 +119,116 @@ class Verdict:
     raw: str = ""
 
 
+def _one_line(text: str, limit: int = 300) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 @dataclass
 class JudgeStats:
-    """Running counts a judge keeps (learners log the rates per step)."""
+    """Running counts a judge keeps (learners log the rates per step).
+
+    Attributes:
+        calls: exchanges judged (each item of each ``judge`` call, failed ones included).
+        unparseable: exchanges the judge could not label (errors included).
+        errors: exchanges whose request failed after its retries (remote judges).
+        skipped: exchanges skipped under policy ``skip``.
+        cache_hits: duplicate exchanges within one ``judge`` call (judged once).
+        retries: retried requests (remote judges).
+        failures: reasons of the failures since the last :meth:`begin_step` (the first
+            100; not part of :meth:`to_dict`).
+    """
 
     calls: int = 0
     unparseable: int = 0
     errors: int = 0
     skipped: int = 0
     cache_hits: int = 0
+    retries: int = 0
+    failures: list[str] = field(default_factory=list, repr=False, compare=False)
 
     def rates(self) -> dict[str, float]:
         """Unparseable and error rates over all judged items so far."""
         n = max(self.calls, 1)
         return {"judge_unparseable_rate": self.unparseable / n, "judge_error_rate": self.errors / n}
 
+    def note_failure(self, reason: str) -> None:
+        """Log a failure's reason to ``seqgame.judge`` and keep it for the step record."""
+        reason = _one_line(reason)
+        logger.info("judge failure: %s", reason)
+        if len(self.failures) < _KEPT_FAILURES:
+            self.failures.append(reason)
+
+    # ------------------------------------------------------------ checkpoints
+    def to_dict(self) -> dict[str, int]:
+        """The counters as a plain dict of ints (checkpoints)."""
+        return {f.name: int(getattr(self, f.name)) for f in dataclasses.fields(self)
+                if f.name != "failures"}
+
+    @classmethod
+    def from_dict(cls, state: Mapping[str, Any]) -> JudgeStats:
+        """Rebuild :meth:`to_dict`'s output; a missing counter reads as 0.
+
+        Raises:
+            CheckpointError: not a mapping of known counter names to ints >= 0.
+        """
+        names = [f.name for f in dataclasses.fields(cls) if f.name != "failures"]
+        if not isinstance(state, Mapping):
+            raise CheckpointError(f"judge stats: expected a mapping of counters, got {state!r}")
+        unknown = sorted(set(state) - set(names))
+        if unknown:
+            raise CheckpointError(f"judge stats: unknown counter(s) {unknown}; known: {names}")
+        for k, v in state.items():
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                raise CheckpointError(f"judge stats: {k} = {v!r}, expected an integer >= 0")
+        counts: dict[str, Any] = {k: int(v) for k, v in state.items()}
+        return cls(**counts)
+
+    # ------------------------------------------------------------ per step
+    def begin_step(self) -> dict[str, int]:
+        """Start a step: forget buffered failure reasons, return the counters so far."""
+        self.failures.clear()
+        return self.to_dict()
+
+    def end_step(self, before: Mapping[str, int], max_error_rate: float | None = None,
+                 where: str = "a step") -> dict[str, Any]:
+        """Close a step begun with :meth:`begin_step`; return its record fields.
+
+        The fields are ``judge_step_calls``, ``judge_step_errors``,
+        ``judge_step_unparseable`` and, when something failed, ``judge_failures`` (the
+        first :data:`RECORD_FAILURES` reasons). A step with errors also logs one warning.
+
+        Raises:
+            JudgeError: the step's error rate (errors / calls) exceeds ``max_error_rate``.
+        """
+        calls = self.calls - int(before.get("calls", 0))
+        errors = self.errors - int(before.get("errors", 0))
+        unparseable = self.unparseable - int(before.get("unparseable", 0))
+        out: dict[str, Any] = {"judge_step_calls": float(calls),
+                               "judge_step_errors": float(errors),
+                               "judge_step_unparseable": float(unparseable)}
+        if self.failures:
+            out["judge_failures"] = list(self.failures[:RECORD_FAILURES])
+        if errors:
+            first = self.failures[0] if self.failures else "unknown"
+            logger.warning("judge: %d of %d exchanges failed in %s (first: %s)",
+                           errors, calls, where, first)
+            if max_error_rate is not None and calls and errors / calls > max_error_rate:
+                raise JudgeError(
+                    f"judge error rate {errors / calls:.0%} ({errors} of {calls} exchanges) "
+                    f"in {where} exceeds max_error_rate = {max_error_rate:g}: the judge is "
+                    f"failing (first failure: {first}); fix the judge server or raise "
+                    "judge.max_error_rate"
+                )
+        return out
+
 
 class Judge(Protocol):
-    """Labels exchanges; see the module docstring."""
+    """Labels exchanges; see the module docstring.
+
+    A judge may also have ``max_error_rate`` (remote judges); learners use
+    :data:`DEFAULT_MAX_ERROR_RATE` when it has none.
+    """
 
     on_unparseable: UnparseablePolicy
     stats: JudgeStats
@@ -147,12 +265,36 @@ def resolve(
     if labels is not None and labels.unsafe is not None and refused is not None:
         return Verdict(refused, labels.unsafe, labels.request_harmful, raw=raw)
     stats.unparseable += 1
+    shown = raw if len(raw) <= 200 else raw[:200] + "..."
+    stats.note_failure(f"unparseable output {shown!r}")
     if policy is UnparseablePolicy.FAIL:
-        shown = raw if len(raw) <= 200 else raw[:200] + "..."
         raise JudgeError(
             f"judge output could not be parsed: {shown!r}; set on_unparseable to 'unsafe' "
             "or 'skip' to tolerate it"
         )
+    return _apply_policy(policy, raw, stats)
+
+
+def resolve_error(reason: str, policy: UnparseablePolicy, stats: JudgeStats) -> Verdict:
+    """The verdict of an exchange whose judge request failed (after its retries).
+
+    Counted as a call, an error and unparseable; the reason is logged and kept for the step
+    record; then the policy applies (``fail`` raises :class:`JudgeError`).
+    """
+    reason = _one_line(reason)
+    stats.calls += 1
+    stats.errors += 1
+    stats.unparseable += 1
+    stats.note_failure(f"request failed: {reason}")
+    if policy is UnparseablePolicy.FAIL:
+        raise JudgeError(
+            f"judge request failed: {reason}; set on_unparseable to 'skip' to tolerate "
+            "failed requests"
+        )
+    return _apply_policy(policy, f"<request failed: {reason}>", stats)
+
+
+def _apply_policy(policy: UnparseablePolicy, raw: str, stats: JudgeStats) -> Verdict:
     if policy is UnparseablePolicy.SKIP:
         stats.skipped += 1
         return Verdict(False, False, None, skipped=True, unparseable=True, raw=raw)
@@ -170,7 +312,7 @@ class RuleJudge:
     """
 
     seed_harmful: dict[str, bool]
-    on_unparseable: UnparseablePolicy = UnparseablePolicy.UNSAFE
+    on_unparseable: UnparseablePolicy = UnparseablePolicy.SKIP
     stats: JudgeStats = field(default_factory=JudgeStats)
 
     def __post_init__(self) -> None:
@@ -191,3 +333,108 @@ class RuleJudge:
             )
             out.append(resolve(labels, self.on_unparseable, item.response, self.stats))
         return out
+
+
+# ---------------------------------------------------------------------- configs
+def _type_ok(value: Any, hint: Any) -> tuple[bool, str]:
+    """Whether ``value`` fits the simple annotation ``hint``, and the type in words."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        results = [_type_ok(value, a) for a in typing.get_args(hint)]
+        return any(ok for ok, _ in results), " or ".join(d for _, d in results if d)
+    if hint is type(None):
+        return value is None, "null"
+    if hint is bool:
+        return isinstance(value, bool), "a boolean (true or false, not a string)"
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool), "an integer"
+    if hint is float:
+        ok = (isinstance(value, int | float) and not isinstance(value, bool)
+              and math.isfinite(value))
+        return ok, "a finite number (not a string)"
+    if hint is str:
+        return isinstance(value, str), "a string"
+    if hint is UnparseablePolicy:
+        return isinstance(value, str | UnparseablePolicy), "'skip', 'unsafe' or 'fail'"
+    return True, ""
+
+
+def check_option_types(cls: type, values: Mapping[str, Any], where: str = "judge") -> None:
+    """Raise :class:`InvalidConfigError` naming the first value whose type does not fit.
+
+    The annotations of the dataclass ``cls`` give the types: booleans must be real
+    booleans (``"false"`` is an error, never truthy), numbers real numbers (``"10"`` is an
+    error), ``X | None`` may be null. Fields of other types are not checked here.
+    """
+    hints = typing.get_type_hints(cls)
+    for key, value in values.items():
+        if key in hints:
+            ok, expected = _type_ok(value, hints[key])
+            if not ok:
+                raise InvalidConfigError(f"{where}.{key} = {value!r}: expected {expected}")
+
+
+def _build_guard_judge(cls: type, options: dict[str, Any], kind: str, where: str) -> Any:
+    """A guard judge from config options (``kind`` already taken; ``guard`` = class kind)."""
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init and f.name != "stats"}
+    allowed = sorted({"kind", "guard"} | (set(fields) - {"kind"}))
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise InvalidConfigError(
+            f"{where}: unknown option(s) {unknown} for kind {kind!r}; allowed: {allowed}"
+        )
+    kwargs = dict(options)
+    if "guard" in kwargs:
+        guard = kwargs.pop("guard")
+        if not isinstance(guard, str):
+            raise InvalidConfigError(f"{where}.guard = {guard!r}: expected a string")
+        kwargs["kind"] = guard
+    kwargs.setdefault("on_unparseable", UnparseablePolicy.SKIP)
+    check_option_types(cls, {k: v for k, v in kwargs.items() if k != "kind"}, where)
+    missing = sorted(name for name, f in fields.items()
+                     if name not in kwargs and f.default is dataclasses.MISSING
+                     and f.default_factory is dataclasses.MISSING)
+    if missing:
+        raise InvalidConfigError(f"{where}: kind {kind!r} needs option(s) {missing}")
+    return cls(**kwargs)
+
+
+def judge_from_config(options: Mapping[str, Any] | None, seed_harmful: Mapping[str, bool],
+                      where: str = "judge") -> Judge:
+    """Build the judge a run config's ``judge`` mapping describes.
+
+    ``{"kind": "rule"}`` (default): :class:`RuleJudge` over ``seed_harmful``;
+    ``{"kind": "hf", "model_path", "guard", ...}``:
+    :class:`~seqgame.backends.llm.guards.HFGuardJudge`; ``{"kind": "http", "base_url",
+    "model", "guard", ...}``: :class:`~seqgame.backends.llm.http_judge.HTTPJudge` (``guard``
+    is the guard's output format, the judge classes' ``kind``). Every kind takes
+    ``on_unparseable`` (default ``skip``).
+
+    Raises:
+        InvalidConfigError: an unknown kind or option (the message lists the allowed
+            ones), a missing required option, or a value of the wrong type.
+    """
+    if options is None:
+        options = {}
+    if not isinstance(options, Mapping):
+        raise InvalidConfigError(f"{where} = {options!r}: expected a mapping of options")
+    options = dict(options)
+    kind = options.pop("kind", "rule")
+    if kind == "rule":
+        allowed = ["kind", "on_unparseable"]
+        unknown = sorted(set(options) - set(allowed))
+        if unknown:
+            raise InvalidConfigError(
+                f"{where}: unknown option(s) {unknown} for kind 'rule'; allowed: {allowed}"
+            )
+        policy = options.get("on_unparseable", UnparseablePolicy.SKIP)
+        check_option_types(RuleJudge, {"on_unparseable": policy}, where)
+        return RuleJudge(dict(seed_harmful), policy)
+    if kind == "hf":
+        from .guards import HFGuardJudge
+
+        return _build_guard_judge(HFGuardJudge, options, "hf", where)
+    if kind == "http":
+        from .http_judge import HTTPJudge
+
+        return _build_guard_judge(HTTPJudge, options, "http", where)
+    raise InvalidConfigError(f"{where}.kind = {kind!r}: use 'rule', 'hf' or 'http'")

@@ -52,18 +52,23 @@ from typing import Any
 import numpy as np
 
 from seqgame.errors import InvalidConfigError
-from seqgame.game import Observation, Role
+from seqgame.model.game import Observation, Role
 
 from .episodes import AttackerActor, DefenderActor, Past, decision_points, play_on
 from .history import Exchange
-from .judges import Judge, Verdict
+from .judges import DEFAULT_MAX_ERROR_RATE, Judge, JudgeStats, Verdict
 from .policy import GenerationOptions, LMPolicy
 from .scoring import check_best_of_k, judge_rewards, score_attacks
+from .state import from_plain, to_plain
 from .textgame import COMPLY_TEXT, REFUSE_TEXT, TextGame
 
 #: TRL log entries copied into each step record.
 _TRL_KEYS = ("loss", "learning_rate", "grad_norm", "entropy", "clip_ratio/region_mean",
              "completions/mean_length")
+
+
+#: TRL 1.16 GRPOConfig.loss_type values.
+LOSS_TYPES = ("dapo", "grpo", "dr_grpo", "bnpo", "cispo", "sapo", "luspo", "vespo")
 
 
 @dataclass(frozen=True)
@@ -125,6 +130,17 @@ class GRPOOptions:
             )
         if self.vllm_mode not in ("colocate", "server"):
             raise InvalidConfigError(f"vllm_mode = {self.vllm_mode!r}: colocate or server")
+        if self.loss_type not in LOSS_TYPES:
+            raise InvalidConfigError(
+                f"loss_type = {self.loss_type!r}: choose from {list(LOSS_TYPES)} (TRL's)")
+        if not 0 < self.epsilon < 1:
+            raise InvalidConfigError(f"epsilon = {self.epsilon!r}: the clip range is in (0, 1)")
+        if self.beta < 0:
+            raise InvalidConfigError(f"beta = {self.beta!r}: a KL coefficient is >= 0")
+        if self.temperature <= 0:
+            raise InvalidConfigError(f"temperature = {self.temperature!r}: use a number > 0")
+        if self.weight_decay < 0:
+            raise InvalidConfigError(f"weight_decay = {self.weight_decay!r}: use >= 0")
 
     @property
     def batch_size(self) -> int:
@@ -267,10 +283,19 @@ class GRPOLearner:
         d = np.asarray(opponent.act(obs, rng), dtype=int)
         return [REFUSE_TEXT if g.refusal_mask[i] else COMPLY_TEXT for i in d]
 
+    def _judge_step(self, before: dict[str, int], where: str) -> dict[str, Any]:
+        """The judge's fields of a step begun at ``before`` (``JudgeStats.end_step``).
+
+        Raises:
+            JudgeError: the step's judge error rate exceeds the judge's ``max_error_rate``.
+        """
+        rate = getattr(self.judge, "max_error_rate", DEFAULT_MAX_ERROR_RATE)
+        return self.judge.stats.end_step(before, rate, where=f"the {self._role.value} {where}")
+
     def _step_stats(self, xs: Sequence[int], attacks: Sequence[int],
                     verdicts: Sequence[Verdict], reward: np.ndarray, r_a: np.ndarray,
-                    r_d: np.ndarray, skipped: np.ndarray, extra: dict[str, float]
-                    ) -> dict[str, float]:
+                    r_d: np.ndarray, skipped: np.ndarray, extra: dict[str, Any]
+                    ) -> dict[str, Any]:
         g = self.text_game.game
         harmful = g.harmful[np.asarray(xs, dtype=int)]
         refused = np.array([v.refused for v in verdicts], dtype=bool)
@@ -345,7 +370,9 @@ class GRPOLearner:
         else:
             attacker = self._attacker_actor(opponent, greedy=True)
             defender = self._defender_actor(self._policy)
+        before = self.judge.stats.begin_step()
         played = play_on(tg, self.judge, seeds, [()] * len(seeds), attacker, defender, rng)
+        self._judge_step(before, "phase's episodes")
         points = decision_points(played.exchanges, seeds, self._role.value)
         chosen = rng.choice(len(points), size=len(seeds), replace=False)
         points = [points[i] for i in chosen]
@@ -360,6 +387,7 @@ class GRPOLearner:
         play_rng = np.random.default_rng(rng.integers(2**63))
 
         def reward_fn(prompts: list, completions: list, **cols: Any) -> list[float]:
+            before = self.judge.stats.begin_step()
             texts = [c[-1]["content"] if isinstance(c, list) else c for c in completions]
             xs = [int(x) for x in cols["seed"]]
             pasts = [tuple(Exchange(a, r) for a, r in json.loads(p)) for p in cols["past"]]
@@ -372,7 +400,8 @@ class GRPOLearner:
             r_a, r_d = out.returns_attacker, out.returns_defender
             reward = self._skip_to_group_mean(r_a if attacker_role else r_d, out.skipped)
             extra = {"turn": float(np.mean(cols["turn"])),
-                     "turns_played": float(np.mean(out.last_turn + 1))}
+                     "turns_played": float(np.mean(out.last_turn + 1)),
+                     **self._judge_step(before, f"step {self.steps + len(stats) + 1}")}
             stats.append(self._step_stats(xs, out.attacks.tolist(), list(out.verdicts), reward,
                                           r_a, r_d, out.skipped, extra))
             return [float(r) for r in reward]
@@ -396,9 +425,10 @@ class GRPOLearner:
         reply_rng = np.random.default_rng(rng.integers(2**63))
 
         def reward_fn(prompts: list, completions: list, **cols: Any) -> list[float]:
+            before = self.judge.stats.begin_step()
             texts = [c[-1]["content"] if isinstance(c, list) else c for c in completions]
             xs = [int(x) for x in cols["seed"]]
-            extra: dict[str, float] = {}
+            extra: dict[str, Any] = {}
             if self._role is Role.DEFENDER:
                 attacks = list(cols["attack"])
                 verdicts, r_a, r_d = self._judge_rewards(xs, attacks, list(cols["rewrite"]),
@@ -420,6 +450,7 @@ class GRPOLearner:
                         scored.rewards_defender_sampled.mean())
             reward = r_d if self._role is Role.DEFENDER else r_a
             reward = self._skip_to_group_mean(reward, skipped)
+            extra.update(self._judge_step(before, f"step {self.steps + len(stats) + 1}"))
             stats.append(self._step_stats(xs, attacks, verdicts, reward, r_a, r_d, skipped,
                                           extra))
             return [float(r) for r in reward]
@@ -502,21 +533,28 @@ class GRPOLearner:
             if i < len(trl_logs):
                 rec.update(trl_logs[i])
             # Undefined rates (e.g. no harmful seed in a step) are left out: JSON has no NaN.
-            records.append({k: v for k, v in rec.items() if math.isfinite(v)})
+            records.append({k: v for k, v in rec.items()
+                            if not isinstance(v, float) or math.isfinite(v)})
         self.steps += steps
         self.phases += 1
         return records
 
     # ---------------------------------------------------------------- checkpoints
     def state_dict(self) -> dict[str, Any]:
-        """Model weights, optimizer and scheduler states, counters (picklable, CPU tensors)."""
+        """Model weights, optimizer and scheduler states, counters and the judge's stats.
+
+        Plain data (JSON values and NumPy arrays, :mod:`~seqgame.backends.llm.state`), so a
+        checkpoint never pickles; ``judge_stats`` is a plain dict of ints, so a resumed run
+        continues the judge's error and unparseable counts (and rates) of the first.
+        """
         return {
             "role": self._role.value,
-            "model": {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()},
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
+            "model": to_plain(self.model.state_dict()),
+            "optimizer": to_plain(self.optimizer.state_dict()),
+            "scheduler": to_plain(self.scheduler.state_dict()),
             "steps": self.steps,
             "phases": self.phases,
+            "judge_stats": self.judge.stats.to_dict(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -525,8 +563,10 @@ class GRPOLearner:
             raise InvalidConfigError(
                 f"checkpoint is for the {state.get('role')!r} learner, not {self._role.value!r}"
             )
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
+        self.model.load_state_dict(from_plain(state["model"]))
+        self.optimizer.load_state_dict(from_plain(state["optimizer"]))
+        self.scheduler.load_state_dict(from_plain(state["scheduler"]))
         self.steps = int(state["steps"])
         self.phases = int(state["phases"])
+        if "judge_stats" in state:  # absent in checkpoints written before it was kept
+            self.judge.stats = JudgeStats.from_dict(state["judge_stats"])

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from seqgame.errors import InvalidConfigError
-from seqgame.game import Role, SequentialGame
+from seqgame.model.game import Role, SequentialGame
 
 from .textgame import TextGame, is_refusal
 

@@ -1,4 +1,4 @@
-"""The LLM demo config, the factory and the CLI: co-evolution through seqgame.coevolve."""
+"""The LLM demo config, the factory and the CLI: co-evolution through seqgame.training.loop."""
 
 import dataclasses
 import json
@@ -7,13 +7,15 @@ from pathlib import Path
 import pytest
 import yaml
 
+import seqgame.games.catalog as catalog
 from seqgame import runs
 from seqgame.backends.llm.demo import DEMO_CONFIG
 from seqgame.backends.llm.factory import build_learner, build_learners
 from seqgame.cli import main
 from seqgame.errors import InvalidConfigError
-from seqgame.game import Role
 from seqgame.games import builtin_game
+from seqgame.model.game import Role
+from seqgame.runs import store
 
 pytest.importorskip("trl", reason="needs the LLM stack (pip install 'seqgame[llm]')")
 
@@ -40,7 +42,7 @@ def small_config(tmp_path):
 def test_coevolve_writes_metrics_and_resumes_from_checkpoint(tmp_path):
     config = runs.RunConfig.from_dict(small_config(tmp_path))
     result = runs.train(config, tmp_path / "run")
-    recs = runs.read_jsonl(tmp_path / "run/metrics.jsonl")
+    recs = store.read_jsonl(tmp_path / "run/metrics.jsonl")
     assert [r["step"] for r in recs] == [1, 2, 3, 4]
     assert [r["role"] for r in recs] == ["defender", "defender", "attacker", "attacker"]
     assert "defender/reward" in recs[0] and "asr" in recs[1] and "over_refusal" in recs[3]
@@ -54,7 +56,7 @@ def test_coevolve_writes_metrics_and_resumes_from_checkpoint(tmp_path):
     (tmp_path / "run/metrics.jsonl").write_text(
         "".join(json.dumps(r) + "\n" for r in recs[:2]))
     resumed = runs.resume(tmp_path / "run")
-    again = runs.read_jsonl(tmp_path / "run/metrics.jsonl")
+    again = store.read_jsonl(tmp_path / "run/metrics.jsonl")
     assert [r["step"] for r in again] == [1, 2, 3, 4]
     # same seeds, same checkpointed state: the resumed tail reproduces the original run
     for key in ("attacker/reward", "asr", "over_refusal"):
@@ -124,19 +126,18 @@ def test_demo_reaches_the_spne(tmp_path):
 
 
 def test_multi_turn_run_resumes_identically(tmp_path, monkeypatch):
-    import seqgame.games as games
-    from seqgame.backends.llm.textgame import jailbreak_text_v1
+    from seqgame.games.text import jailbreak_text_v1
 
     name = "jailbreak_text_2turn_test"
 
     def two_turns():
         return dataclasses.replace(jailbreak_text_v1(), name=name, turns=2, discount=0.9)
 
-    monkeypatch.setitem(games._BUILDERS, name, (two_turns, "2-turn test game"))
-    monkeypatch.setitem(games.BUILTIN_GAMES, name, "2-turn test game")
+    monkeypatch.setitem(catalog._BUILDERS, name, (two_turns, "2-turn test game"))
+    monkeypatch.setitem(catalog.BUILTIN_GAMES, name, "2-turn test game")
     config = runs.RunConfig.from_dict({**small_config(tmp_path), "game": name})
     runs.train(config, tmp_path / "run")
-    recs = runs.read_jsonl(tmp_path / "run/metrics.jsonl")
+    recs = store.read_jsonl(tmp_path / "run/metrics.jsonl")
     assert all(1.0 <= r[f"{r['role']}/turns_played"] <= 2.0 for r in recs)
     ckpts = sorted((tmp_path / "run/checkpoints").iterdir())
     for c in ckpts[1:]:
@@ -144,6 +145,6 @@ def test_multi_turn_run_resumes_identically(tmp_path, monkeypatch):
     (tmp_path / "run/metrics.jsonl").write_text(
         "".join(json.dumps(r) + "\n" for r in recs[:2]))
     runs.resume(tmp_path / "run")
-    again = runs.read_jsonl(tmp_path / "run/metrics.jsonl")
+    again = store.read_jsonl(tmp_path / "run/metrics.jsonl")
     for key in ("attacker/reward", "attacker/turns_played", "asr", "over_refusal"):
         assert again[3][key] == pytest.approx(recs[3][key])

@@ -12,8 +12,8 @@ from seqgame.backends.llm.history import Exchange
 from seqgame.backends.llm.judges import RuleJudge
 from seqgame.backends.llm.textgame import COMPLY_TEXT, REFUSE_TEXT, TextGame
 from seqgame.errors import InvalidConfigError
-from seqgame.profile import Profile
-from seqgame.rollout import rollout
+from seqgame.model.profile import Profile
+from seqgame.model.rollout import rollout
 
 HARMFUL, BENIGN = 0, 3
 
@@ -121,7 +121,7 @@ def test_decision_points_cover_every_turn():
        st.sampled_from([1.0, 0.9, 0.5]), st.booleans())
 def test_returns_match_the_core_rollout_engine(text_game, turns, comply_at, accrual, gamma,
                                                harmful):
-    """Deterministic policies: the text episode's return equals seqgame.rollout's."""
+    """Deterministic policies: the text episode's return equals seqgame.model.rollout's."""
     tg = multi(text_game, turns=turns, accrual=accrual, discount=gamma)
     g, x = tg.game, HARMFUL if harmful else BENIGN
     s = Stubs(tg, comply_at=comply_at)

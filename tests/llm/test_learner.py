@@ -1,5 +1,3 @@
-import pickle
-
 import numpy as np
 import pytest
 
@@ -14,9 +12,10 @@ from seqgame.backends.llm.sft import (
     sft_warmup,
     write_attack_pool,
 )
-from seqgame.coevolve import TablePolicy
 from seqgame.errors import InvalidConfigError
-from seqgame.game import Role
+from seqgame.model.game import Role
+from seqgame.runs.checkpoint import decode_checkpoint, encode_checkpoint
+from seqgame.training.table_policy import TablePolicy
 
 OPTS = GRPOOptions(learning_rate=1e-3, prompts_per_step=2, num_generations=2,
                    max_completion_length=4)
@@ -49,10 +48,10 @@ def test_phases_persist_optimizer_schedule_and_counters(text_game, tiny_dir):
     assert arecs[0]["reward_attacker"] < 0
 
 
-def test_state_dict_round_trip_is_picklable(text_game, tiny_dir):
+def test_state_dict_round_trips_through_a_checkpoint(text_game, tiny_dir):
     att, dfd = learners(text_game, tiny_dir)
     dfd.train_against(att.policy(), 1, np.random.default_rng(1))
-    state = pickle.loads(pickle.dumps(dfd.state_dict()))
+    state = checkpoint_round_trip(dfd.state_dict())
     _, fresh = learners(text_game, tiny_dir)
     fresh.load_state_dict(state)
     assert fresh.steps == 1 and fresh.scheduler.last_epoch == 1
@@ -219,7 +218,7 @@ def test_table_defender_under_attack_observation(text_game, tiny_dir):
     import dataclasses
 
     from seqgame.backends.llm.textgame import COMPLY_TEXT, REFUSE_TEXT, TextGame
-    from seqgame.game import Observation
+    from seqgame.model.game import Observation
 
     g = dataclasses.replace(text_game.game, observation=Observation.ATTACK)
     tg = TextGame(g)
@@ -232,3 +231,8 @@ def test_table_defender_under_attack_observation(text_game, tiny_dir):
     replies = att._opponent_replies(TablePolicy(Role.DEFENDER, table), [5, 4, 0],
                                     [2, 1, 0], ["", "", ""], np.random.default_rng(0))
     assert replies == [REFUSE_TEXT, COMPLY_TEXT, COMPLY_TEXT]
+
+
+def checkpoint_round_trip(state):
+    """A learner state written to and read back from a checkpoint file's bytes (no pickle)."""
+    return decode_checkpoint(encode_checkpoint(state), "test.ckpt")

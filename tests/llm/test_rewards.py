@@ -3,8 +3,8 @@ import pytest
 
 from seqgame.backends.llm.textgame import text_game, text_rewards
 from seqgame.errors import InvalidConfigError
-from seqgame.game import Rewards
-from seqgame.rollout import realized_rewards
+from seqgame.model.payoffs import Rewards
+from seqgame.model.rollout import realized_rewards
 
 TG = text_game()
 G = TG.game

@@ -4,7 +4,7 @@ import pytest
 from seqgame.backends.llm.textgame import TextGame, is_refusal, text_game
 from seqgame.errors import InvalidConfigError
 from seqgame.games import BUILTIN_GAMES, builtin_game
-from seqgame.solve import solve
+from seqgame.solvers.concepts import solve
 
 TG = text_game()
 
