@@ -11,6 +11,7 @@ from seqgame.backends.llm.guards import (
     parse_qwen3guard,
     parse_wildguard,
 )
+from seqgame.backends.llm.judge_config import judge_from_config
 from seqgame.backends.llm.judges import (
     GuardLabels,
     JudgeError,
@@ -18,7 +19,6 @@ from seqgame.backends.llm.judges import (
     JudgeStats,
     RuleJudge,
     UnparseablePolicy,
-    judge_from_config,
     resolve,
     resolve_error,
 )
