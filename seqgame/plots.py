@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from seqgame.training.cross_eval import CrossEvaluation
+
 ROLE_COLOURS = {"defender": "#4c72b0", "attacker": "#c44e52", "both": "#8c8c8c"}
 
 
@@ -122,7 +124,7 @@ def plot_attacker_mix(records: Sequence[Mapping[str, Any]], attacks: Sequence[st
     return fig
 
 
-def plot_cross_evaluation(cross: Any, title: str = "") -> Any:
+def plot_cross_evaluation(cross: CrossEvaluation, title: str = "") -> Any:
     """Heatmap of ASR for attacker snapshot (rows) × defender snapshot (columns)."""
     fig, axes = _figure(6.4, 5.4)
     ax = axes[0]
