@@ -16,8 +16,8 @@ TRL's ``scale_rewards`` = ``group`` (divide by the group's std, MAGIC eq. 5), ``
 * per attack: μ(a) under the learned attacker, μ*(a), learned P(refuse | a) and the
   sequentially rational answer at μ(a);
 * the exact perfect Bayesian equilibrium's ASR and over-refusal when the ``pbe`` concept is
-  installed (``seqgame.solvers.concepts``), else those of the defender's best response to the learned
-  attacker.
+  installed (``seqgame.solvers.concepts``), else those of the defender's best response to the
+  learned attacker.
 
     OMP_NUM_THREADS=1 python experiments/hidden_seed_grpo.py [--game NAME] [--seeds 5]
         [--steps 300]
