@@ -1,6 +1,6 @@
 """Where MAGIC's Theorem 3.2 holds and where it stops: exact solvers on many small games.
 
-Five measurements (THEORY.md, issue 3), all with exact solvers, no sampling:
+Six measurements (THEORY.md, issues 3 and 11), all with exact solvers, no sampling:
 
 1. Random full-observation games with a safe fallback (refusal never unsafe): every SPNE
    (strong and weak tie-breaking) is pointwise safe.
@@ -13,6 +13,10 @@ Five measurements (THEORY.md, issue 3), all with exact solvers, no sampling:
    (the posterior at the pooled attack when seeds pool: the less the attack reveals, the
    closer the posterior stays to p) and r_ref / r_harm, against μ* = r_ref/(r_harm+2 r_ref).
 5. Commitment: defender-leader Stackelberg value versus SPNE/PBE, and the safety it gives up.
+6. Several turns (T = 1, 2, 3): games with a safe answer at every node (M >= 0) whose
+   refusals leak at some harmful nodes (complying there is safe), against games whose
+   refusals are safe: the SPNE stays pointwise safe in the second kind only; in the first,
+   every violation is a refusal chosen for its continuation value (continuation-driven).
 
 Two reward models: MAGIC's (R_A = −R_D + attacker-only terms: strategically zero-sum) and a
 general-sum Self-RedTeam-like one (the attacker is paid the unsafe probability only).
@@ -54,11 +58,13 @@ class Config:
     n_small: int = 1000
     n_commit: int = 300
     n_prior: int = 10
+    n_multi: int = 300
+    turns: tuple[int, ...] = (1, 2, 3)
     ratios: tuple[float, ...] = (0.2, 0.35, 0.5, 0.75, 1.0)
     disguise_cost: float = 0.6
 
     def __post_init__(self) -> None:
-        for name in ("n_games", "n_small", "n_commit", "n_prior"):
+        for name in ("n_games", "n_small", "n_commit", "n_prior", "n_multi"):
             if getattr(self, name) < 1:
                 raise InvalidConfigError(f"{name} = {getattr(self, name)!r}: must be >= 1")
         if not all(0 < r <= 1 for r in self.ratios):
@@ -67,8 +73,13 @@ class Config:
 
 
 def random_magic_game(rng: np.random.Generator, n_x: int, n_a: int, n_d: int,
-                      general_sum: bool, leak: float = 0.0, name: str = "g") -> SequentialGame:
-    """A random jailbreak game with MAGIC's weights; refusal leaks harm w.p. ``leak`` per node."""
+                      general_sum: bool, leak: float = 0.0, name: str = "g", turns: int = 1,
+                      safe_comply_at_leaks: bool = False) -> SequentialGame:
+    """A random jailbreak game with MAGIC's weights; refusal leaks harm w.p. ``leak`` per node.
+
+    ``safe_comply_at_leaks``: where a refusal leaks, complying is (nearly) safe
+    (P(unsafe) <= 0.25, so r_D >= 0 there): a safe answer exists at every node.
+    """
     labels = [Label.HARMFUL] + [Label.HARMFUL if rng.random() < 0.5 else Label.BENIGN
                                 for _ in range(n_x - 1)]
     prior = rng.dirichlet(np.ones(n_x))
@@ -83,11 +94,14 @@ def random_magic_game(rng: np.random.Generator, n_x: int, n_a: int, n_d: int,
         unsafe[harmful, :, 2] = unsafe[harmful, :, 1] * rng.random((harmful.sum(), n_a)) * 0.5
     leaks = (rng.random((n_x, n_a)) < leak) & harmful[:, None]
     unsafe[:, :, 0] = np.where(leaks, rng.uniform(0.8, 1.0, (n_x, n_a)), 0.0)
-    bonus = -rng.uniform(0.0, 0.3, (n_x, n_a))
+    if safe_comply_at_leaks:
+        unsafe[:, :, 1] = np.where(leaks, rng.uniform(0.0, 0.25, (n_x, n_a)), unsafe[:, :, 1])
+    bonus = (-rng.uniform(0.0, 0.3, (n_x, n_a)) if not safe_comply_at_leaks
+             else rng.uniform(-0.3, 1.5, (n_x, n_a)))
     game = SequentialGame(
         name=name, seeds=seeds, attacks=tuple(f"a{i}" for i in range(n_a)), responses=responses,
         refusals=frozenset({"refuse"}), observation=Observation.FULL, unsafe=unsafe,
-        rewards=Rewards(1.0, 0.5, 0.5), attacker_bonus=bonus)
+        rewards=Rewards(1.0, 0.5, 0.5), attacker_bonus=bonus, turns=turns)
     if not general_sum:
         return game
     # Self-RedTeam-like: the attacker is paid for harm only, the defender keeps MAGIC's reward
@@ -198,6 +212,36 @@ def part_commitment_random(cfg: Config, rng: np.random.Generator) -> dict:
             "gains": gains.tolist()}
 
 
+def part_multiturn(cfg: Config, rng: np.random.Generator) -> dict:
+    """Part 6: Theorem 3.2 for T = 1, 2, 3, with leaking refusals (M >= 0) or safe ones."""
+    out = {}
+    for turns in cfg.turns:
+        for kind, leak in (("leaky_refusals", 0.4), ("safe_refusals", 0.0)):
+            row = {"games": 0, "spne_checked": 0, "spne_pointwise_safe": 0, "violations": 0,
+                   "continuation_driven": 0, "refusals": 0, "before_last_turn": 0,
+                   "on_path": 0, "min_fallback_q": float("inf")}
+            for i in range(cfg.n_multi):
+                game = random_magic_game(rng, int(rng.integers(2, 5)), int(rng.integers(2, 6)),
+                                         int(rng.integers(2, 4)), general_sum=bool(i % 2),
+                                         leak=leak, turns=turns, safe_comply_at_leaks=True)
+                assert fallback_value(game).min() >= -1e-9  # a safe answer at every node
+                row["games"] += 1
+                for tie in ("strong", "weak"):
+                    report = pointwise_safety(game, spne(game, tie).profile)
+                    row["spne_checked"] += 1
+                    row["spne_pointwise_safe"] += report.safe
+                    row["min_fallback_q"] = min(row["min_fallback_q"],
+                                                float(report.fallback_value_q.min()))
+                    for v in report.violations:
+                        row["violations"] += 1
+                        row["continuation_driven"] += v.continuation_driven
+                        row["refusals"] += v.response in game.refusals
+                        row["before_last_turn"] += v.turn < turns - 1
+                        row["on_path"] += v.on_path
+            out[f"T{turns}_{kind}"] = row
+    return out
+
+
 def plot(results: dict):
     """Six panels summarising the experiment; returns the Figure."""
     import matplotlib
@@ -205,7 +249,7 @@ def plot(results: dict):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(2, 3, figsize=(15, 8.5))
+    fig, axes = plt.subplots(2, 4, figsize=(20, 8.5))
     p1, p2, p3 = results["spne_fallback"], results["nash_off_path"], results["no_fallback"]
     bars = {
         "SPNE safe\n(fallback)": p1["spne_pointwise_safe"] / p1["spne_checked"],
@@ -250,8 +294,34 @@ def plot(results: dict):
     ax.hist(gains, bins=30, color="C4")
     ax.set_title("random full-obs games: Stackelberg − SPNE\n(defender value)")
     ax.set_xlabel("value gain of committing")
+    _plot_multiturn(results["multiturn"], axes[0, 3], axes[1, 3])
     fig.tight_layout()
     return fig
+
+
+def _plot_multiturn(multi: dict, ax_safe, ax_where) -> None:
+    """Part 6: SPNE safety by number of turns, and what the violations are."""
+    turns = sorted({int(k[1:].split("_")[0]) for k in multi})
+    x = np.arange(len(turns))
+    for j, (kind, label, color) in enumerate((
+            ("leaky_refusals", "safe answer everywhere,\nsome refusals leak", "C3"),
+            ("safe_refusals", "refusals safe", "C2"))):
+        frac = [multi[f"T{t}_{kind}"]["spne_pointwise_safe"] / multi[f"T{t}_{kind}"][
+            "spne_checked"] for t in turns]
+        ax_safe.bar(x + (j - 0.5) * 0.38, frac, 0.38, color=color, label=label)
+    ax_safe.set_xticks(x, [f"T = {t}" for t in turns])
+    ax_safe.set_ylim(0, 1.05)
+    ax_safe.set_title("Theorem 3.2 over turns: SPNE pointwise safe (fraction)")
+    ax_safe.legend(loc="lower left", fontsize=8)
+    keys = ("continuation_driven", "refusals", "before_last_turn", "on_path")
+    for j, key in enumerate(keys):
+        frac = [multi[f"T{t}_leaky_refusals"][key] / max(multi[f"T{t}_leaky_refusals"][
+            "violations"], 1) for t in turns]
+        ax_where.bar(x + (j - 1.5) * 0.2, frac, 0.2, label=key.replace("_", " "))
+    ax_where.set_xticks(x, [f"T = {t}" for t in turns])
+    ax_where.set_ylim(0, 1.05)
+    ax_where.set_title("violations with a safe answer available:\nfraction that are ...")
+    ax_where.legend(loc="lower left", fontsize=8)
 
 
 def run(cfg: Config) -> dict:
@@ -273,9 +343,12 @@ def run(cfg: Config) -> dict:
     t = time.perf_counter()
     commit = part_commitment_random(cfg, rng)
     timings["commitment_random"] = time.perf_counter() - t
+    t = time.perf_counter()
+    multi = part_multiturn(cfg, rng)
+    timings["multiturn"] = time.perf_counter() - t
     return {"config": asdict(cfg), "spne_fallback": spne_fallback, "nash_off_path": nash_off,
             "no_fallback": no_fallback, "hidden_seed": hidden, "commitment_random": commit,
-            "seconds": timings}
+            "multiturn": multi, "seconds": timings}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -286,7 +359,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     cfg = (Config(seed=args.seed, n_games=100, n_small=60, n_commit=30, n_prior=5,
-                  ratios=(0.25, 0.5, 1.0)) if args.quick else Config(seed=args.seed))
+                  ratios=(0.25, 0.5, 1.0), n_multi=40) if args.quick else Config(seed=args.seed))
     results = run(cfg)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(results, indent=1, allow_nan=False))
@@ -304,6 +377,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"5. Stackelberg - SPNE defender value: min {c['gain_min']:.3g}, mean "
           f"{c['gain_mean']:.3g}; commitments unsafe on/off path {c['commitments_unsafe_on_path']}"
           f"/{c['commitments_unsafe_off_path']} of {c['games']}")
+    for key, row in results["multiturn"].items():
+        print(f"6. {key}: SPNE safe {row['spne_pointwise_safe']}/{row['spne_checked']}; "
+              f"violations {row['violations']} (continuation-driven "
+              f"{row['continuation_driven']}, refusals {row['refusals']}); min M_Q "
+              f"{row['min_fallback_q']:.3g}")
     print(f"seconds: {json.dumps({k: round(v, 1) for k, v in results['seconds'].items()})}")
     return 0
 

@@ -1,8 +1,9 @@
 """Figures of a co-evolution run. Each ``plot_*`` takes results and returns a Figure.
 
 * :func:`plot_dynamics` — ASR, over-refusal, exploitability, subgame regret and the
-  distance to the exact SPNE against the step, last iterate (solid) and time average
-  (dashed), with the phases shaded by the role trained;
+  defender's distance to the SPNE set (nearest best response, reachable nodes) against the
+  step, last iterate (solid) and time average (dashed), with the phases shaded by the role
+  trained;
 * :func:`plot_attacker_mix` — the attacker's strategy mix over time (stack plot);
 * :func:`plot_cross_evaluation` — attacker snapshot × defender snapshot ASR heatmap
   (MAGIC Fig. 3), from :func:`seqgame.training.cross_eval.cross_evaluate`.
@@ -68,9 +69,10 @@ def plot_dynamics(records: Sequence[Mapping[str, Any]], title: str = "") -> Any:
                                        ("subgame_regret_max", "subgame regret (max)")]),
     ]
     if any("spne_distance_defender" in r for r in records):
-        panels.append(("Defender distance to exact SPNE (TV)",
-                       [("spne_distance_defender", "max over nodes"),
-                        ("spne_distance_defender_mean", "mean over nodes")]))
+        panels.append(("Defender distance to the SPNE set (nearest best response, "
+                       "reachable nodes)",
+                       [("spne_distance_defender", "max over reachable nodes"),
+                        ("spne_distance_defender_mean", "mean over reachable nodes")]))
     fig, axes = _figure(9, 2.6 * len(panels), len(panels))
     spans = phase_spans(records)
     colours = ["#1b9e77", "#d95f02", "#7570b3"]

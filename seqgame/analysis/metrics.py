@@ -4,7 +4,9 @@ All quantities are computed by dynamic programming over turns from the game's pe
 payoffs (no sampling). Notation: W[t][x] is a role's expected payoff from turn t on,
 given the game reached turn t with seed x; Q[t][x, a, d] = U[x, a, d] + refusal(d)·W[t+1][x].
 
-* ``nash_conv`` = Σ_roles (best-response value − value); ``exploitability`` = half of it.
+* ``nash_conv`` = Σ_roles (best-response value − value), the raw gains summed without
+  clamping (``gain_attacker``, ``gain_defender``; a gain below −tolerance means a broken
+  best response); ``exploitability`` = half of it.
   Defender best responses condition on everything the defender observes: under ``attack``
   observation with T > 1 that is the attack history, enumerated exactly (size-limited).
 * ``subgame_regret``: at every defender decision node, off path included, the gap between
@@ -45,7 +47,9 @@ class ProfileMetrics:
         over_refusal: refusals per answer on benign seeds (= P(refusal | benign) for T=1);
             NaN without benign seeds.
         br_value_attacker, br_value_defender: best-response values against the other role.
-        nash_conv: sum of the two best-response gains; exploitability = nash_conv / 2.
+        gain_attacker, gain_defender: best-response value − value, per role (raw: ≥ 0 up
+            to rounding for a correct best response).
+        nash_conv: gain_attacker + gain_defender (unclamped); exploitability = nash_conv / 2.
         subgame_regret_max, subgame_regret_mean: defender one-shot-deviation regret over all
             decision nodes, off path included.
     """
@@ -56,6 +60,8 @@ class ProfileMetrics:
     over_refusal: float
     br_value_attacker: float
     br_value_defender: float
+    gain_attacker: float
+    gain_defender: float
     nash_conv: float
     subgame_regret_max: float
     subgame_regret_mean: float
@@ -219,7 +225,9 @@ def evaluate(game: SequentialGame, profile: Profile) -> ProfileMetrics:
         over_refusal=over,
         br_value_attacker=br_a,
         br_value_defender=br_d,
-        nash_conv=max(br_a - v_a, 0.0) + max(br_d - v_d, 0.0),
+        gain_attacker=br_a - v_a,
+        gain_defender=br_d - v_d,
+        nash_conv=(br_a - v_a) + (br_d - v_d),
         subgame_regret_max=float(np.nanmax(regret)),
         subgame_regret_mean=float(np.nanmean(regret)),
     )
@@ -234,10 +242,46 @@ def profile_distance(game: SequentialGame, p: Profile, q: Profile) -> dict[str, 
     """Largest total-variation distance between two profiles' decisions, per role.
 
     Attacker rows are weighted equally over seeds and turns; the defender's over every
-    decision node (off path included).
+    decision node (off path, unreachable and disallowed nodes included). To measure a
+    defender against the whole SPNE set use ``seqgame.solvers.spne_ties.spne_set_distance``.
     """
     del game
     tv_a = 0.5 * np.abs(p.attacker - q.attacker).sum(axis=-1)
     tv_d = 0.5 * np.abs(p.defender - q.defender).sum(axis=-1)
     return {"attacker": float(tv_a.max()), "defender": float(tv_d.max()),
             "defender_mean": float(tv_d.mean())}
+
+
+def reachable_defender_nodes(game: SequentialGame, profile: Profile) -> np.ndarray:
+    """Bool ``(T, X, A)``: nodes the profile's attacker reaches with positive probability.
+
+    Allowed attacks only: prior · P(turn t reached | x) · π_A[t](a | x) > 0.
+    """
+    reach = reach_probabilities(game, profile)
+    weight = game.prior[None, :, None] * reach[:, :, None] * profile.attacker
+    return (weight > 0) & game.allowed[None]
+
+
+def best_response_set_distance(game: SequentialGame, profile: Profile, optimal: np.ndarray
+                               ) -> dict[str, float]:
+    """Defender distance to a set of best responses, at the nodes the profile reaches.
+
+    The total-variation distance from a distribution p to the distributions supported on
+    a set B of answers is the mass p puts outside B; it is measured at every reachable node
+    (:func:`reachable_defender_nodes`).
+
+    Args:
+        game: a full-observation game.
+        profile: the profile measured.
+        optimal: bool ``(T, X, A, D)``, the optimal answers at each node.
+
+    Returns:
+        ``{"defender": max, "defender_mean": mean, "nodes": count}`` over reachable nodes.
+    """
+    outside = np.einsum("txad,txad->txa", profile.defender_full(game), ~optimal)
+    reached = reachable_defender_nodes(game, profile)
+    vals = np.clip(outside[reached], 0.0, 1.0)
+    if vals.size == 0:
+        return {"defender": 0.0, "defender_mean": 0.0, "nodes": 0}
+    return {"defender": float(vals.max()), "defender_mean": float(vals.mean()),
+            "nodes": int(vals.size)}

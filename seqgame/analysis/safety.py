@@ -4,6 +4,11 @@
   turn (off path included), has r_D ≥ 0, per seed. The theorem's sharp condition is the
   fallback value M(x, a) = max_d r_D(x, a, d) ≥ 0: reported per node, with the nodes where
   it fails (no safe fallback exists there, so no equilibrium can be pointwise safe).
+  With T ≥ 2 the defender maximises Q[t](x, a, d) = r_D + refusal(d)·γ·W_D[t+1](x), not
+  r_D: the report adds the Q-based fallback value M_Q[t](x, a) = max_d Q[t](x, a, d) under
+  the profile's own continuation, and flags each violation that is *continuation-driven*
+  (a safe answer existed, M ≥ 0, and the negative-reward answer is Q-optimal: chosen for
+  what follows it). docs/theory.md states the multi-turn theorem these flags test.
 * :func:`expected_safety` — Self-RedTeam's guarantee: at every attack on the path the
   defender's reward is ≥ 0 *in expectation* over the seed posterior and its own answers.
 * :func:`unsafe_mass_bound` — for approximate policies: regret ε at a node bounds the
@@ -19,15 +24,21 @@ from dataclasses import dataclass
 import numpy as np
 
 from seqgame.analysis.metrics import defender_regret
-from seqgame.analysis.values import reach_probabilities
+from seqgame.analysis.values import continuation, q_values, reach_probabilities
 from seqgame.errors import SolverError
-from seqgame.model.game import Observation, SequentialGame
+from seqgame.model.game import Observation, Role, SequentialGame
 from seqgame.model.profile import Profile
 
 
 @dataclass(frozen=True)
 class Violation:
-    """A supported defender answer with negative reward."""
+    """A supported defender answer with negative reward.
+
+    ``turn`` counts from 0. ``continuation_driven``: a safe answer existed at the node
+    (M(x, a) ≥ 0) and this one is optimal for the defender's Q-value (stage reward plus
+    continuation under the profile) — chosen for the value of what follows it, as a
+    refusal that leaks but keeps a valuable conversation going.
+    """
 
     turn: int
     seed: str
@@ -36,6 +47,7 @@ class Violation:
     reward: float
     probability: float
     on_path: bool
+    continuation_driven: bool = False
 
     def to_json(self) -> dict:
         """Plain dictionary."""
@@ -61,6 +73,8 @@ class SafetyReport:
         violations: the violating (turn, seed, attack, response) entries.
         fallback_value: float ``(X, A)``, M(x, a) = max_d r_D(x, a, d).
         no_fallback: nodes (allowed attacks only) with M < 0.
+        fallback_value_q: float ``(T, X, A)``, M_Q[t](x, a) = max_d Q_D[t](x, a, d) with the
+            profile's continuation values (equals ``fallback_value`` at the last turn).
         expected_reward: float ``(T, A)`` (attack observation) or ``(T, X, A)`` (full) of
             the defender's expected reward at each node; NaN off path. Only for "expected".
     """
@@ -71,6 +85,7 @@ class SafetyReport:
     fallback_value: np.ndarray
     no_fallback: tuple[NoFallback, ...]
     expected_reward: np.ndarray | None = None
+    fallback_value_q: np.ndarray | None = None
 
     def to_json(self) -> dict:
         """``{"pointwise"|"expected": bool, "violations": [...], "no_fallback": [...]}``."""
@@ -106,25 +121,32 @@ def pointwise_safety(
         support: answers with probability above this are in the support.
 
     Returns:
-        A :class:`SafetyReport` listing every violation (off path included, flagged) and
-        every node without a safe fallback.
+        A :class:`SafetyReport` listing every violation (off path included, flagged; those
+        driven by continuation values flagged too), every node without a safe fallback,
+        and the Q-based fallback values M_Q.
     """
     u_d = game.u_defender
     dfd = profile.defender_full(game)
     reach = reach_probabilities(game, profile)
+    w_d = continuation(game, profile).defender
+    m = fallback_value(game)
     violations = []
     negative = (u_d < -tol) & game.allowed[:, :, None]
+    m_q = np.empty((game.turns, *m.shape))
     for t in range(game.turns):
+        q = q_values(game, t, w_d[t + 1], Role.DEFENDER)
+        m_q[t] = q.max(axis=2)
+        driven = (q >= m_q[t][:, :, None] - tol) & (m[:, :, None] >= -tol)
         bad = negative & (dfd[t] > support)
         on_path = (game.prior[:, None] * reach[t][:, None] * profile.attacker[t]) > 0
         for x, a, d in zip(*np.nonzero(bad), strict=True):
             violations.append(
                 Violation(t, game.seed_ids[x], game.attacks[a], game.responses[d],
-                          float(u_d[x, a, d]), float(dfd[t, x, a, d]), bool(on_path[x, a]))
+                          float(u_d[x, a, d]), float(dfd[t, x, a, d]), bool(on_path[x, a]),
+                          bool(driven[x, a, d]))
             )
-    m = fallback_value(game)
     return SafetyReport("pointwise", not violations, tuple(violations), m,
-                        _no_fallback(game, m, tol))
+                        _no_fallback(game, m, tol), fallback_value_q=m_q)
 
 
 def expected_safety(

@@ -28,8 +28,33 @@ def _games(args: argparse.Namespace) -> int:
     return 0
 
 
+#: Values closer to 0 than this print as 0 (floating-point noise, e.g. 1e-17 or -0.0).
+NOISE = 1e-12
+
+
+def _clean(v: float) -> float:
+    return 0.0 if abs(v) < NOISE else float(v)
+
+
 def _fmt(v: float | None) -> str:
-    return "n/a" if v is None else f"{v:.4g}"
+    return "n/a" if v is None else f"{_clean(v):.4g}"
+
+
+def _dist(dist: dict[str, float]) -> str:
+    return ", ".join(f"{k} {_clean(p):.3g}" for k, p in dist.items())
+
+
+def _print_policies(first: dict, per_turn: list[dict] | None) -> None:
+    """One attacker and one defender table per turn (labelled from turn 1 when T > 1)."""
+    tables = per_turn if per_turn else [first]
+    for t, table in enumerate(tables):
+        label = f" - turn {t + 1}" if per_turn else ""
+        print(f"\nattacker (seed: attack p){label}")
+        for seed, dist in table["attacker"].items():
+            print(f"  {seed:<24} {_dist(dist)}")
+        print(f"\ndefender (observation: response p){label}")
+        for key, dist in table["defender"].items():
+            print(f"  {key:<40} {_dist(dist)}")
 
 
 def _print_solution(out: dict, details: list[str]) -> None:
@@ -39,19 +64,16 @@ def _print_solution(out: dict, details: list[str]) -> None:
     print(f"ASR {_fmt(out['asr'])}  over-refusal {_fmt(out['over_refusal'])}  "
           f"NashConv {_fmt(out['metrics']['nash_conv'])}  "
           f"subgame regret (max) {_fmt(out['metrics']['subgame_regret_max'])}")
-    print("\nattacker (seed: attack p)")
-    for seed, dist in out["attacker"].items():
-        print(f"  {seed:<24} " + ", ".join(f"{a} {p:.3g}" for a, p in dist.items()))
-    print("\ndefender (observation: response p)")
-    for key, dist in out["defender"].items():
-        print(f"  {key:<40} " + ", ".join(f"{d} {p:.3g}" for d, p in dist.items()))
+    _print_policies(out, out.get("per_turn"))
     safety = out["safety"]
     verdict = "SAFE" if safety["pointwise"] else f"UNSAFE ({len(safety['violations'])} violations)"
     print(f"\npointwise safety (Theorem 3.2): {verdict}")
     for v in safety["violations"][:10]:
         where = "on path" if v["on_path"] else "off path"
-        print(f"  turn {v['turn']} {v['seed']}/{v['attack']} -> {v['response']} "
-              f"r_D {v['reward']:.3g} p {v['probability']:.3g} ({where})")
+        if v.get("continuation_driven"):
+            where += ", continuation-driven"
+        print(f"  turn {v['turn'] + 1} {v['seed']}/{v['attack']} -> {v['response']} "
+              f"r_D {_fmt(v['reward'])} p {_fmt(v['probability'])} ({where})")
     if len(safety["violations"]) > 10:
         print(f"  ... {len(safety['violations']) - 10} more (use --json)")
     if safety["no_fallback"]:
@@ -87,8 +109,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--concept", default="spne",
                    help="; ".join(f"{k}: {c.summary}" for k, c in CONCEPTS.items()))
     p.add_argument("--tie-breaking", choices=["strong", "weak"], default=None,
-                   help="defender tie-breaking for spne/stackelberg (default strong: favours "
-                   "the first mover)")
+                   help="spne: strong = the attacker's best SPNE, weak = its worst; "
+                   "stackelberg: follower ties for / against the leader (default strong)")
     p.add_argument("--leader", choices=["attacker", "defender"], default=None,
                    help="leader role for stackelberg")
     p.add_argument("--method", choices=["auto", "lp", "enumerate"], default=None,

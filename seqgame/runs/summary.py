@@ -1,4 +1,9 @@
-"""``summary.json``: final last-iterate and average metrics, and MAGIC's Theorem 3.2 check."""
+"""``summary.json``: final last-iterate and average metrics, and MAGIC's Theorem 3.2 check.
+
+``spne_distance`` (and ``final.spne_distance_defender*``) is the defender's distance to the
+SPNE *set*: at every node the profile reaches, the total-variation distance to the nearest
+best response (:func:`seqgame.solvers.spne.spne_set_distance`), max and mean.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +11,11 @@ from typing import Any
 
 import numpy as np
 
-from seqgame.analysis.metrics import evaluate, profile_distance
+from seqgame.analysis.metrics import evaluate
 from seqgame.analysis.safety import pointwise_safety, unsafe_mass_bound
 from seqgame.model.game import SequentialGame
 from seqgame.model.profile import Profile
-from seqgame.solvers.spne import spne
+from seqgame.solvers.spne import spne, spne_set_distance
 from seqgame.training.loop import CoevolutionResult
 
 
@@ -30,12 +35,14 @@ def summarize(result: CoevolutionResult) -> dict[str, Any]:
             entry["spne_distance"] = None
         else:
             eq = spne(game)
-            dist = profile_distance(game, profile, eq.profile)
-            entry["spne_distance"] = dist
-            out["spne"] = {"asr": evaluate(game, eq.profile).asr,
-                           "over_refusal": evaluate(game, eq.profile).over_refusal,
+            entry["spne_distance"] = spne_set_distance(game, profile)
+            eq_metrics = evaluate(game, eq.profile)
+            out["spne"] = {"asr": eq_metrics.asr,
+                           "over_refusal": eq_metrics.over_refusal,
                            "value_attacker": eq.value_attacker,
                            "value_defender": eq.value_defender,
+                           "attacker_value_range": [eq.value_range.attacker_min,
+                                                    eq.value_range.attacker_max],
                            "attacker_ties": len(eq.attacker_ties())}
         out[key] = entry
     last = out["last"]
@@ -68,5 +75,7 @@ def theorem_check(game: SequentialGame, profile: Profile) -> dict[str, Any]:
         report = pointwise_safety(game, spne(game).profile)
         out["spne_pointwise_safe"] = report.safe
         out["spne_violations"] = len(report.violations)
+        out["spne_violations_continuation_driven"] = sum(
+            v.continuation_driven for v in report.violations)
         out["no_fallback_nodes"] = len(report.no_fallback)
     return out

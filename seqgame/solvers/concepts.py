@@ -22,12 +22,16 @@ import numpy as np
 from seqgame.analysis.metrics import evaluate
 from seqgame.analysis.posterior import default_beliefs, posterior_safety
 from seqgame.analysis.safety import expected_safety, pointwise_safety
-from seqgame.errors import SolverError
+from seqgame.errors import GameTooLargeError, SolverError
 from seqgame.model.game import Role, SequentialGame
-from seqgame.model.infosets import require_single_turn
 from seqgame.model.profile import Profile
 from seqgame.solvers.commitment import stackelberg_matrix
-from seqgame.solvers.nash import is_strategically_zero_sum, nash_equilibria, zero_sum_nash
+from seqgame.solvers.nash import (
+    is_strategically_zero_sum,
+    lemke_howson_nash,
+    nash_equilibria,
+    zero_sum_nash,
+)
 from seqgame.solvers.normal_form import normal_form
 from seqgame.solvers.pbe import pbe
 from seqgame.solvers.reports import (
@@ -40,6 +44,7 @@ from seqgame.solvers.reports import (
     equilibrium_json,
     posterior_rows,
 )
+from seqgame.solvers.sequence_form import sequence_form_nash
 from seqgame.solvers.spne import spne
 from seqgame.solvers.stackelberg import stackelberg
 from seqgame.solvers.ties import TieBreaking
@@ -106,15 +111,24 @@ class StackelbergOptions:
         object.__setattr__(self, "tie_breaking", TieBreaking.parse(self.tie_breaking))
 
 
+NASH_METHODS = ("auto", "lp", "enumerate", "lemke_howson", "sequence_form")
+
+
 @dataclass(frozen=True)
 class NashOptions:
-    """Options of ``nash``: ``auto`` (the zero-sum LP when it applies), ``lp``, ``enumerate``."""
+    """Options of ``nash``: the method.
+
+    ``auto``: the sequence-form LP for T > 1; for T = 1 the zero-sum LP when it applies,
+    else vertex enumeration, falling back to Lemke–Howson (one equilibrium) when the
+    enumeration is too large. ``lp``, ``enumerate``, ``lemke_howson`` and ``sequence_form``
+    force one method.
+    """
 
     method: str = "auto"
 
     def __post_init__(self) -> None:
-        if self.method not in ("auto", "lp", "enumerate"):
-            raise SolverError(f"method = {self.method!r}: use 'auto', 'lp' or 'enumerate'")
+        if self.method not in NASH_METHODS:
+            raise SolverError(f"method = {self.method!r}: use one of {list(NASH_METHODS)}")
 
 
 # ------------------------------------------------------------------- the solvers
@@ -180,13 +194,44 @@ def _solve_stackelberg(game: SequentialGame, options: StackelbergOptions) -> Sol
     return Solution("stackelberg", game, profile, details)
 
 
+def _solve_sequence_form(game: SequentialGame) -> Solution:
+    result = sequence_form_nash(game)
+    if result.profile is None:
+        raise SolverError(
+            f"the sequence-form equilibrium of {game.name!r} conditions on the attack history, "
+            "so no Markov profile represents it: call seqgame.solvers.sequence_form."
+            "sequence_form_nash(game) for its behaviour per history")
+    best = result.profile
+    item = equilibrium_json(game, best)
+    item["value"] = {"attacker": result.value_attacker, "defender": result.value_defender}
+    details = NashDetails(
+        "sequence_form_lp", True, (item,), (), tuple(result.lp_status),
+        (any(not v.on_path for v in pointwise_safety(game, best).violations),),
+        {},  # posterior safety is defined for single-turn games only
+        game_value=result.value, asr_per_turn=tuple(map(float, result.asr)),
+        over_refusal_per_turn=tuple(map(float, result.over_refusal)),
+        sequences=result.sizes, markov=True)
+    return Solution("nash", game, best, details)
+
+
 def _solve_nash(game: SequentialGame, options: NashOptions) -> Solution:
-    require_single_turn(game, "nash")
+    if game.turns > 1 and options.method not in ("auto", "sequence_form"):
+        raise SolverError(f"nash method {options.method!r} handles single-turn games; "
+                          f"{game.name!r} has {game.turns} turns: use 'auto' or 'sequence_form'")
+    if game.turns > 1 or options.method == "sequence_form":
+        return _solve_sequence_form(game)
     zero_sum = is_strategically_zero_sum(game)
     if options.method == "lp" or (options.method == "auto" and zero_sum):
         result = zero_sum_nash(game)
+    elif options.method == "lemke_howson":
+        result = lemke_howson_nash(game)
     else:
-        result = nash_equilibria(game)
+        try:
+            result = nash_equilibria(game)
+        except GameTooLargeError:
+            if options.method == "enumerate":
+                raise
+            result = lemke_howson_nash(game)  # one equilibrium instead of all extremes
     best = result.equilibria[0]
     details = NashDetails(
         result.method, zero_sum, tuple(equilibrium_json(game, p) for p in result.equilibria),
@@ -212,7 +257,8 @@ CONCEPTS: dict[str, Concept] = {
     "pbe": Concept(PBEOptions, _solve_pbe, "perfect Bayesian equilibria (single turn)"),
     "stackelberg": Concept(StackelbergOptions, _solve_stackelberg,
                            "optimal commitment of a leading role (single turn)"),
-    "nash": Concept(NashOptions, _solve_nash, "Nash equilibria of the normal form (single turn)"),
+    "nash": Concept(NashOptions, _solve_nash, "Nash equilibria: normal form (single turn), "
+                    "sequence-form LP (multi-turn, strategically zero-sum)"),
 }
 
 

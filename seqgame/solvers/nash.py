@@ -12,6 +12,10 @@
   degenerate: every equilibrium component is the convex hull of some of these extremes.
 * :func:`nash_equilibria` — the extremes of a game's induced normal form, as behaviour
   profiles (deduplicated).
+* :func:`lemke_howson_nash` — one equilibrium of a normal form too large for vertex
+  enumeration, by Lemke–Howson complementary pivoting (Lemke & Howson 1964) with the
+  lexicographic ratio test, which keeps it finite in degenerate games (induced normal forms
+  are); the result is re-checked as a best response on both sides.
 """
 
 from __future__ import annotations
@@ -138,6 +142,8 @@ def is_strategically_zero_sum(game: SequentialGame, atol: float = 1e-9) -> bool:
 
     Then adding that constant (which the defender cannot affect) to U_D makes the game
     zero-sum without changing any best response: its Nash equilibria are the zero-sum ones.
+    This is the single-turn condition; over several turns see
+    :func:`seqgame.solvers.sequence_form.supports_sequence_form`.
     """
     total = game.u_attacker + game.u_defender
     spread = total.max(axis=2) - total.min(axis=2)
@@ -149,11 +155,11 @@ class NashResult:
     """Nash equilibria of a single-turn game.
 
     Attributes:
-        method: ``"zero_sum_lp"`` or ``"vertex_enumeration"``.
+        method: ``"zero_sum_lp"``, ``"vertex_enumeration"`` or ``"lemke_howson"``.
         equilibria: the equilibria found (all extremes, deduplicated as behaviour profiles,
             for vertex enumeration; one for the LP).
         values: ``(attacker, defender)`` value of each equilibrium.
-        normal_form_shape: ``(R, C)`` for vertex enumeration, else None.
+        normal_form_shape: ``(R, C)`` for vertex enumeration and Lemke–Howson, else None.
         lp_status: HiGHS status messages of the LPs solved (zero-sum LP only).
     """
 
@@ -262,3 +268,100 @@ def nash_equilibria(game: SequentialGame, form: NormalForm | None = None) -> Nas
         raise SolverError(f"vertex enumeration found no equilibrium of {game.name!r}: a bug")
     return NashResult("vertex_enumeration", tuple(profiles),
                       tuple(stage_values(game, p) for p in profiles), form.shape)
+
+
+def _bimatrix_regret(a: np.ndarray, b: np.ndarray, p: np.ndarray, q: np.ndarray) -> float:
+    """Largest gain of a pure deviation from (p, q) in the bimatrix game (A, B)."""
+    return float(max((a @ q).max() - p @ a @ q, (p @ b).max() - p @ b @ q))
+
+
+def _lex_pivot(tab: np.ndarray, basis: list[int], enter: int, slacks: slice) -> int:
+    """Pivot ``enter`` into the basis by the lexicographic ratio test; return the leaver.
+
+    Ties in the ratio test are broken on the rows of the basis inverse (the slack
+    columns), which keeps Lemke–Howson from cycling in degenerate games.
+    """
+    col = tab[:, enter]
+    cand = np.flatnonzero(col > 1e-12)
+    if len(cand) == 0:
+        raise SolverError("Lemke-Howson: unbounded ray (payoffs not shifted positive?)")
+    keys = np.hstack([tab[cand, -1:], tab[cand, slacks]]) / col[cand, None]
+    for k in range(keys.shape[1]):
+        low = keys[:, k].min()
+        keep = keys[:, k] <= low + 1e-12 * max(1.0, abs(low))
+        cand, keys = cand[keep], keys[keep]
+        if len(cand) == 1:
+            break
+    row = int(cand[0])
+    tab[row] /= tab[row, enter]
+    others = np.arange(len(tab)) != row
+    tab[others] -= np.outer(tab[others, enter], tab[row])
+    leaving, basis[row] = basis[row], enter
+    return leaving
+
+
+def lemke_howson(row_payoff: np.ndarray, col_payoff: np.ndarray, dropped_label: int = 0,
+                 max_pivots: int = 100_000) -> tuple[np.ndarray, np.ndarray]:
+    """One Nash equilibrium ``(p, q)`` of the bimatrix game (A, B) by Lemke–Howson.
+
+    Labels 0..m−1 are the row strategies, m..m+n−1 the columns; the path starts at the
+    artificial equilibrium (0, 0) by dropping ``dropped_label`` and alternates pivots in
+    the tableaux of P = {x ≥ 0, Bᵀx ≤ 1} and Q = {y ≥ 0, Ay ≤ 1} (payoffs shifted > 0).
+    """
+    a = np.asarray(row_payoff, dtype=float)
+    b = np.asarray(col_payoff, dtype=float)
+    m, n = a.shape
+    a1, b1 = a - a.min() + 1.0, b - b.min() + 1.0
+    # variable index = label in both: P has x_i (i < m) and slacks s_j (m + j)
+    tab_p = np.hstack([b1.T, np.eye(n), np.ones((n, 1))])
+    tab_q = np.hstack([np.eye(m), a1, np.ones((m, 1))])  # slacks r_i (i), then y_j
+    basis_p, basis_q = list(range(m, m + n)), list(range(m))
+    in_p = dropped_label < m
+    enter = dropped_label
+    for _ in range(max_pivots):
+        if in_p:
+            leaving = _lex_pivot(tab_p, basis_p, enter, slice(m, m + n))
+        else:
+            leaving = _lex_pivot(tab_q, basis_q, enter, slice(0, m))
+        if leaving == dropped_label:
+            break
+        enter, in_p = leaving, not in_p
+    else:
+        raise SolverError(f"Lemke-Howson did not finish in {max_pivots:,} pivots")
+    x, y = np.zeros(m), np.zeros(n)
+    for row, var in enumerate(basis_p):
+        if var < m:
+            x[var] = tab_p[row, -1]
+    for row, var in enumerate(basis_q):
+        if var >= m:
+            y[var - m] = tab_q[row, -1]
+    return x / x.sum(), y / y.sum()
+
+
+def lemke_howson_nash(game: SequentialGame, form: NormalForm | None = None,
+                      tol: float = 1e-9) -> NashResult:
+    """One Nash equilibrium of the induced normal form by Lemke–Howson (:func:`lemke_howson`).
+
+    Every initial dropped label is tried until the result passes an exact best-response
+    check (relative tolerance ``tol``).
+
+    Raises:
+        SolverError: several turns, or no label gave a checked equilibrium.
+        GameTooLargeError: the normal form itself is too large.
+    """
+    require_single_turn(game, "nash")
+    form = normal_form(game) if form is None else form
+    a, b = form.attacker_payoff, form.defender_payoff
+    scale = max(1.0, float(np.abs(a).max()), float(np.abs(b).max()))
+    for label in range(sum(a.shape)):
+        p, q = lemke_howson(a, b, label)
+        p, q = np.clip(p, 0.0, None), np.clip(q, 0.0, None)
+        p, q = p / p.sum(), q / q.sum()
+        if _bimatrix_regret(a, b, p, q) <= tol * scale:
+            profile = form.behaviour(p, q)
+            return NashResult("lemke_howson", (profile,), (stage_values(game, profile),),
+                              form.shape)
+    raise SolverError(
+        f"Lemke-Howson found no equilibrium of {game.name!r} from any of its "
+        f"{sum(a.shape)} initial labels (numerical trouble): use method 'enumerate' on a "
+        "smaller game, or rescale the payoffs")

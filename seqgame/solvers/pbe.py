@@ -17,6 +17,12 @@ equilibrium with exactly those supports exists. Every PBE, mixed ones included, 
 exactly one class; one equilibrium (the LP's) is reported per class. The enumeration is
 exponential: ∏_x (2^|allowed(x)| − 1) · (2^D − 1)^H classes, refused above
 :data:`MAX_PBE_CASES`.
+
+**Tolerances.** Optimality is judged on posterior (normalised) payoffs with slack
+``atol · max(1, max |U|)`` (the LP row on prior·σ·U gets a slack times the set's reach
+mass, linear in σ). A supported probability must exceed ``support_tol`` (1e-6, far above
+the slack): a class needing a near-zero probability is not reported. Every candidate is
+re-checked in normalised form and dropped if it fails (``PBEResult.rejected``).
 """
 
 from __future__ import annotations
@@ -37,6 +43,9 @@ from seqgame.solvers.normal_form import behaviour_profile, format_count
 
 #: Largest number of support classes enumerated.
 MAX_PBE_CASES = 50_000
+
+#: Relative payoff tolerance of the final normalised check of every reported PBE.
+CHECK_RTOL = 1e-7
 
 
 def mu_star(rewards: Rewards) -> float:
@@ -77,12 +86,14 @@ class PBEResult:
         equilibria: the equilibria.
         node_labels: names of the information sets (rows of ``beliefs``).
         cases: number of support classes examined; ``lps``: number of LPs solved.
+        rejected: candidates of the LPs that failed the final normalised check.
     """
 
     equilibria: tuple[PBE, ...]
     node_labels: tuple[str, ...]
     cases: int
     lps: int
+    rejected: int = 0
 
 
 def _subsets(items: list[int]) -> list[tuple[int, ...]]:
@@ -101,11 +112,13 @@ def pbe_case_count(game: SequentialGame) -> int:
 class _Solver:
     """The three feasibility LPs of a support class."""
 
-    def __init__(self, game: SequentialGame, atol: float) -> None:
+    def __init__(self, game: SequentialGame, atol: float, support_tol: float) -> None:
         self.game = game
-        self.atol = atol
-        self.nodes = defender_nodes(game)
         self.u_a, self.u_d = game.payoffs
+        self.scale = max(1.0, float(np.abs(self.u_a).max()), float(np.abs(self.u_d).max()))
+        self.atol = atol * self.scale
+        self.support_tol = support_tol
+        self.nodes = defender_nodes(game)
         n_x = len(game.seeds)
         self.senders = [
             [(x, int(self.nodes.attack[h])) for x in range(n_x)
@@ -113,6 +126,7 @@ class _Solver:
             for h in range(self.nodes.count)
         ]
         self.lps = 0
+        self.rejected = 0
 
     def off_path_belief(self, h: int, support: tuple[int, ...]) -> np.ndarray | None:
         """Find a belief over h's senders making exactly ``support`` optimal there, or None."""
@@ -151,7 +165,7 @@ class _Solver:
 
         Variables: ``n_prob`` probabilities in [0, 1], then ``len(free)`` others, then t
         (the last column of every row). Returns the solution, or None when no solution has
-        every supported probability above ``atol`` (the support class is empty).
+        every supported probability above ``support_tol`` (the class is empty or degenerate).
         """
         n_var = n_prob + len(free) + 1
         for k in range(n_prob):
@@ -165,7 +179,7 @@ class _Solver:
         res = linear_program(c, a_ub=a_ub, b_ub=b_ub, a_eq=a_eq, b_eq=b_eq,
                              bounds=[(0, 1)] * n_prob + free + [(None, 1.0)], what=what,
                              infeasible_ok=True)
-        if res is None or -res.fun <= self.atol:
+        if res is None or -res.fun <= self.support_tol:
             return None
         return res.x
 
@@ -188,6 +202,8 @@ class _Solver:
         for i, h in enumerate(hs):
             for d in range(n_d):
                 r = np.zeros(n_var)
+                # w_h is the reach mass m_h times the posterior value; the slack is
+                # atol·m_h, i.e. atol on the normalised (posterior) payoff
                 for k, (x, a) in enumerate(pairs):
                     if self.nodes.index[x, a] == h:
                         r[k] = g.prior[x] * self.u_d[x, a, d]
@@ -196,8 +212,11 @@ class _Solver:
                     a_eq.append(r)
                     b_eq.append(0.0)
                 else:
+                    for k, (x, a) in enumerate(pairs):
+                        if self.nodes.index[x, a] == h:
+                            r[k] -= self.atol * g.prior[x]
                     a_ub.append(r)
-                    b_ub.append(self.atol)
+                    b_ub.append(0.0)
         x_opt = self._max_min_support(n_p, a_ub, b_ub, a_eq, b_eq, [(None, None)] * n_w,
                                       "attacker-support LP")
         if x_opt is None:
@@ -271,14 +290,44 @@ def _feasible_off_answers(solver: _Solver, h: int, answer_sets: list[tuple[int, 
     return out
 
 
+def _beliefs(solver: _Solver, sigma: np.ndarray, answers: list[tuple[int, ...]],
+             on_map: dict[int, tuple[int, ...]],
+             off_cache: dict[tuple[int, tuple[int, ...]], np.ndarray | None]) -> np.ndarray:
+    """Beliefs ``(H, X)``: Bayes' rule from prior·σ on the path, the cached belief off it."""
+    beliefs = np.zeros((solver.nodes.count, len(solver.game.seeds)))
+    for h in range(solver.nodes.count):
+        if h in on_map:
+            a = int(solver.nodes.attack[h])
+            w = solver.game.prior * sigma[:, a] * (solver.nodes.index[:, a] == h)
+            beliefs[h] = w / w.sum()
+        else:
+            belief = off_cache[(h, answers[h])]
+            assert belief is not None  # only feasible off-path answers are enumerated
+            beliefs[h] = belief
+    return beliefs
+
+
+def _passes_check(solver: _Solver, sigma: np.ndarray, pol: np.ndarray,
+                  beliefs: np.ndarray) -> bool:
+    """The PBE conditions in normalised form: finite beliefs, both sides best-respond."""
+    game, nodes = solver.game, solver.nodes
+    tol = max(solver.atol, CHECK_RTOL * solver.scale)
+    if not (np.all(np.isfinite(beliefs)) and np.all(np.isfinite(sigma))):
+        return False
+    q = np.einsum("hx,xhd->hd", beliefs, solver.u_d[:, nodes.attack])  # posterior Q (H, D)
+    idx = np.where(nodes.index >= 0, nodes.index, 0)
+    v = np.where(game.allowed, np.einsum("xad,xad->xa", pol[idx], solver.u_a), -np.inf)
+    return not (np.any((pol > 0) & (q < q.max(axis=1, keepdims=True) - tol))
+                or np.any((sigma > 0) & (v < v.max(axis=1, keepdims=True) - tol)))
+
+
 def _class_equilibria(solver: _Solver, support: dict[int, tuple[int, ...]],
                       on_map: dict[int, tuple[int, ...]], off: list[int],
                       off_options: list[list[tuple[int, ...]]],
                       off_cache: dict[tuple[int, tuple[int, ...]], np.ndarray | None]
                       ) -> list[PBE]:
     """The equilibria of one support class: on-path answers fixed, off-path ones enumerated."""
-    game = solver.game
-    n_x, n_h = len(game.seeds), solver.nodes.count
+    n_h = solver.nodes.count
     sigma = solver.sigma(support, on_map)
     if sigma is None:
         return []
@@ -288,24 +337,18 @@ def _class_equilibria(solver: _Solver, support: dict[int, tuple[int, ...]],
         pol = solver.pi(support, answers)
         if pol is None:
             continue
-        beliefs = np.zeros((n_h, n_x))
-        for h in range(n_h):
-            if h in on_map:
-                w = np.array([game.prior[x] * sigma[x, a] if solver.nodes.index[x, a] == h
-                              else 0.0 for x, a in
-                              ((x, int(solver.nodes.attack[h])) for x in range(n_x))])
-                beliefs[h] = w / w.sum()
-            else:
-                belief = off_cache[(h, answers[h])]
-                assert belief is not None  # only feasible off-path answers are enumerated
-                beliefs[h] = belief
-        profile = behaviour_profile(game, sigma, pol)
-        v_a, v_d = stage_values(game, profile)
+        beliefs = _beliefs(solver, sigma, answers, on_map, off_cache)
+        if not _passes_check(solver, sigma, pol, beliefs):
+            solver.rejected += 1
+            continue
+        profile = behaviour_profile(solver.game, sigma, pol)
+        v_a, v_d = stage_values(solver.game, profile)
         out.append(PBE(profile, beliefs, np.isin(np.arange(n_h), sorted(on_map)), v_a, v_d))
     return out
 
 
-def pbe(game: SequentialGame, atol: float = 1e-9, max_cases: int = MAX_PBE_CASES) -> PBEResult:
+def pbe(game: SequentialGame, atol: float = 1e-9, max_cases: int = MAX_PBE_CASES,
+        support_tol: float = 1e-6) -> PBEResult:
     """Every perfect Bayesian equilibrium support class of a small single-turn game.
 
     Under ``full`` observation every information set has one sender, so the PBE are the
@@ -313,8 +356,11 @@ def pbe(game: SequentialGame, atol: float = 1e-9, max_cases: int = MAX_PBE_CASES
 
     Args:
         game: a single-turn game.
-        atol: payoff tolerance; supported probabilities must exceed it.
+        atol: payoff slack of the LPs, relative to ``max(1, max |U|)``, on normalised
+            (posterior-expected) payoffs.
         max_cases: refuse games with more support classes than this.
+        support_tol: every supported probability must exceed it; keep it well above
+            ``atol`` (a support of probability ~atol makes Bayes' rule meaningless).
 
     Returns:
         A :class:`PBEResult`, equilibria sorted by attacker then defender value (descending).
@@ -325,7 +371,10 @@ def pbe(game: SequentialGame, atol: float = 1e-9, max_cases: int = MAX_PBE_CASES
     """
     require_single_turn(game, "pbe")
     _check_size(game, max_cases)
-    solver = _Solver(game, atol)
+    if not 0.0 < atol < support_tol < 1.0:
+        raise SolverError(f"pbe needs 0 < atol < support_tol < 1; got atol = {atol!r}, "
+                          f"support_tol = {support_tol!r}: use e.g. 1e-9 and 1e-6")
+    solver = _Solver(game, atol, support_tol)
     n_x = len(game.seeds)
     answer_sets = _subsets(list(range(len(game.responses))))
     off_cache: dict[tuple[int, tuple[int, ...]], np.ndarray | None] = {}
@@ -348,4 +397,4 @@ def pbe(game: SequentialGame, atol: float = 1e-9, max_cases: int = MAX_PBE_CASES
         raise SolverError(f"no perfect Bayesian equilibrium found for {game.name!r}: "
                           "numerical tolerance too tight? (a PBE always exists)")
     found.sort(key=lambda e: (-round(e.value_attacker, 9), -round(e.value_defender, 9)))
-    return PBEResult(tuple(found), solver.nodes.labels, examined, solver.lps)
+    return PBEResult(tuple(found), solver.nodes.labels, examined, solver.lps, solver.rejected)

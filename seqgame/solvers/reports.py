@@ -55,33 +55,52 @@ def posterior_rows(labels: tuple[str, ...], seeds: tuple[str, ...], beliefs: np.
 
 @dataclass(frozen=True)
 class SPNEDetails:
-    """Tie-breaking and the tie sets of a subgame-perfect equilibrium."""
+    """Tie-breaking, the tie sets and the attacker's value range over the SPNE.
+
+    ``tie_search``: ``"none"`` (T = 1), ``"not needed"``, ``"exact"`` or ``"heuristic"``
+    (see :mod:`seqgame.solvers.spne_ties`); ``value_range``: the attacker's lowest and
+    highest value over pure Markov SPNE, with how it was found.
+    """
 
     tie_breaking: TieBreaking
     defender_ties: tuple[dict[str, Any], ...]
     attacker_ties: tuple[dict[str, Any], ...]
+    value_range: dict[str, Any] = field(default_factory=dict)
+    tie_search: str = "none"
 
     @classmethod
     def of(cls, result: SPNEResult) -> SPNEDetails:
-        """Collect the tie sets of ``result``."""
+        """Collect the tie sets and the value range of ``result``."""
+        vr = result.value_range
         return cls(
             result.tie_breaking,
             tuple({"turn": t.turn, "seed": t.seed, "attack": t.attack,
                    "responses": list(t.responses)} for t in result.defender_ties()),
             tuple({"turn": t.turn, "seed": t.seed, "attacks": list(t.attacks)}
                   for t in result.attacker_ties()),
+            {"attacker_min": vr.attacker_min, "attacker_max": vr.attacker_max,
+             "method": vr.method},
+            "none" if result.tie_search is None else result.tie_search.method,
         )
 
     def to_json(self) -> dict[str, Any]:
-        """``tie_breaking``, ``defender_ties``, ``attacker_ties``."""
+        """Tie-breaking, tie sets, ``value_range`` and ``tie_search``."""
         return {"tie_breaking": self.tie_breaking.value,
                 "defender_ties": list(self.defender_ties),
-                "attacker_ties": list(self.attacker_ties)}
+                "attacker_ties": list(self.attacker_ties),
+                "value_range": dict(self.value_range),
+                "tie_search": self.tie_search}
 
     def describe(self) -> list[str]:
-        """The tie-set counts."""
-        return [f"tie sets: {len(self.defender_ties)} defender node(s), "
-                f"{len(self.attacker_ties)} attacker seed(s) (see --json)"]
+        """The tie-set counts and the attacker's SPNE value range."""
+        lines = [f"tie sets: {len(self.defender_ties)} defender node(s), "
+                 f"{len(self.attacker_ties)} attacker seed(s) (see --json)"]
+        if self.value_range:
+            vr = self.value_range
+            lines.append(f"attacker value range over SPNE: [{_fmt(vr['attacker_min'])}, "
+                         f"{_fmt(vr['attacker_max'])}] ({vr['method']}; tie search: "
+                         f"{self.tie_search})")
+        return lines
 
 
 @dataclass(frozen=True)
@@ -169,7 +188,13 @@ class StackelbergDetails:
 
 @dataclass(frozen=True)
 class NashDetails:
-    """Every extreme Nash equilibrium (or the zero-sum LP's one) and how it was found."""
+    """Every extreme Nash equilibrium (or the LP's / Lemke–Howson's one) and how it was found.
+
+    Multi-turn games (method ``"sequence_form_lp"``) add the zero-sum form's ``game_value``,
+    the equilibrium's per-turn ASR and over-refusal (turn 1 first; NaN, written null,
+    where benign seeds never reach a turn), the sequence counts and whether the equilibrium
+    is ``markov`` (representable as a Profile; see docs/solvers.md).
+    """
 
     method: str
     strategically_zero_sum: bool
@@ -178,18 +203,33 @@ class NashDetails:
     lp_status: tuple[str, ...]
     unsafe_off_path: tuple[bool, ...]
     posterior_safety: dict[str, Any] = field(default_factory=dict)
+    game_value: float | None = None
+    asr_per_turn: tuple[float, ...] = ()
+    over_refusal_per_turn: tuple[float, ...] = ()
+    sequences: tuple[int, ...] = ()
+    markov: bool = True
 
     def to_json(self) -> dict[str, Any]:
         """The Nash ``details`` object."""
+        def finite(v: float) -> float | None:
+            return None if np.isnan(v) else float(v)
+
         return {
             "method": self.method, "strategically_zero_sum": self.strategically_zero_sum,
             "n_equilibria": len(self.equilibria), "equilibria": list(self.equilibria),
             "normal_form_shape": list(self.normal_form_shape),
             "lp_status": list(self.lp_status), "unsafe_off_path": list(self.unsafe_off_path),
-            "posterior_safety": self.posterior_safety,
+            "posterior_safety": self.posterior_safety, "game_value": self.game_value,
+            "asr_per_turn": [finite(v) for v in self.asr_per_turn],
+            "over_refusal_per_turn": [finite(v) for v in self.over_refusal_per_turn],
+            "sequences": list(self.sequences), "markov": self.markov,
         }
 
     def describe(self) -> list[str]:
-        """Posterior safety and the equilibrium count."""
-        return [*_posterior_line(self.posterior_safety),
-                f"equilibria found: {len(self.equilibria)} (all in --json 'details')"]
+        """Posterior safety, the per-turn rates (multi-turn) and the equilibrium count."""
+        lines = [*_posterior_line(self.posterior_safety)] if self.posterior_safety else []
+        for t, (asr, over) in enumerate(zip(self.asr_per_turn, self.over_refusal_per_turn,
+                                            strict=True)):
+            lines.append(f"turn {t + 1}: equilibrium ASR {_fmt(asr)}  over-refusal "
+                         f"{'n/a (not reached)' if np.isnan(over) else _fmt(over)}")
+        return [*lines, f"equilibria found: {len(self.equilibria)} (all in --json 'details')"]

@@ -7,24 +7,37 @@ the ``(D, X, A)`` payoff tensors: dynamic programming over turns, never a materi
 
 Tie-breaking among a defender's optimal responses (reported in full as tie sets):
 
-* ``strong`` — in the attacker's favour (the first mover's, as in strong Stackelberg);
-* ``weak`` — against the attacker.
+* ``strong`` — the attacker's best pure (Markov) SPNE;
+* ``weak`` — the attacker's worst.
 
-Among the attacker's optimal attacks the first in the game's order is played; the tie
-sets are reported too. Ties use the tolerance ``atol`` on payoffs.
+With one turn that is tie-breaking node by node (for or against the attacker). With T ≥ 2
+the tie choices at later turns fix the continuation values that earlier defender choices
+weigh, so the seeds where they matter are searched exactly (:mod:`seqgame.solvers.spne_ties`;
+``SPNEResult.tie_search`` says whether it was needed, exact or heuristic). Among the
+attacker's optimal attacks the first in the game's order is played otherwise; the tie
+sets are reported too, and ``value_range`` gives the attacker's SPNE value range. Ties use
+the tolerance ``atol`` on payoffs.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import numpy as np
 
+from seqgame.analysis.metrics import best_response_set_distance
 from seqgame.analysis.values import q_values
 from seqgame.errors import SolverError
 from seqgame.model.game import Observation, Role, SequentialGame
 from seqgame.model.profile import Profile
+from seqgame.solvers.spne_ties import (
+    TieSearch,
+    attacker_range_turn1,
+    optimal_responses,
+    screen_ties,
+    search_ties,
+)
 from seqgame.solvers.ties import TieBreaking
 
 
@@ -47,6 +60,18 @@ class AttackerTie:
     attacks: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class ValueRange:
+    """The attacker's lowest and highest value over the game's pure Markov SPNE.
+
+    ``method``: ``"exact"``, or ``"heuristic"`` when the tie search pruned a pair set.
+    """
+
+    attacker_min: float
+    attacker_max: float
+    method: str
+
+
 @dataclass(frozen=True, eq=False)
 class SPNEResult:
     """A subgame-perfect equilibrium and how it was selected.
@@ -60,6 +85,7 @@ class SPNEResult:
         continuation_attacker, continuation_defender: float ``(T + 1, X)`` continuation
             values W[t][x] (W[T] = 0).
         atol: tie tolerance used.
+        tie_search: the multi-turn tie search (None for T = 1, where none is needed).
     """
 
     game: SequentialGame
@@ -71,7 +97,22 @@ class SPNEResult:
     continuation_attacker: np.ndarray
     continuation_defender: np.ndarray
     atol: float
+    tie_search: TieSearch | None = None
     concept: str = "spne"
+
+    @cached_property
+    def value_range(self) -> ValueRange:
+        """Min and max attacker value over pure Markov SPNE (computed on first use)."""
+        lo, hi = attacker_range_turn1(self.game, self.continuation_attacker,
+                                      self.continuation_defender, self.atol)
+        method = "exact"
+        if self.tie_search is not None and self.tie_search.searched.any():
+            s = self.tie_search
+            lo = np.where(s.searched, s.attacker_min, lo)
+            hi = np.where(s.searched, s.attacker_max, hi)
+            method = "heuristic" if s.method == "heuristic" else "exact"
+        prior = self.game.prior
+        return ValueRange(float(np.dot(prior, lo)), float(np.dot(prior, hi)), method)
 
     @cached_property
     def profile(self) -> Profile:
@@ -121,7 +162,8 @@ _BLOCK_CELLS = 131_072
 class _Workspace:
     """Preallocated per-block temporaries (reused across blocks and turns)."""
 
-    def __init__(self, n_a: int, width: int) -> None:
+    def __init__(self, n_a: int, width: int, n_x: int) -> None:
+        self.tied = np.zeros(n_x, dtype=bool)  # seeds with a tie at some turn t >= 2
         self.threshold = np.empty((n_a, width))
         self.chosen_a = np.empty((n_a, width))
         self.diff = np.empty((n_a, width))
@@ -163,6 +205,9 @@ def _solve_block(
                         diff, take, better)
     _attacker_step(game, t, cols, ud, w_a, w_d, wd_next, attack_choice, chosen, chosen_a, atol,
                    last, final)
+    if t > 0:  # a tie at a later turn may change continuation values: screen for the search
+        work.tied[cols] |= screen_ties(game, cols, ud, wd_next, q, chosen, chosen_a, atol,
+                                        threshold, diff, take)
 
 
 def _two_responses(
@@ -246,11 +291,14 @@ def spne(
 
     Args:
         game: a game with ``full`` observation.
-        tie_breaking: ``"strong"`` (defender ties favour the attacker) or ``"weak"``.
+        tie_breaking: ``"strong"`` (the attacker's best SPNE) or ``"weak"`` (its worst).
         atol: absolute payoff tolerance for ties.
 
     Returns:
-        An :class:`SPNEResult`; its tie sets list every other equilibrium choice.
+        An :class:`SPNEResult`; its tie sets list every other equilibrium choice. For
+        T ≥ 2 the tie search is exact while its pair sets stay within
+        ``spne_ties.MAX_PAIRS``; beyond that it is a heuristic and ``tie_search.method``
+        says ``"heuristic"``.
 
     Raises:
         SolverError: hidden-seed game (use ``pbe`` or ``stackelberg``), bad tie-breaking.
@@ -274,12 +322,15 @@ def spne(
     # Seeds are independent: solve blocks of columns small enough that every temporary
     # stays in cache, so the payoff tensors are read from memory once per turn.
     block = max(1, _BLOCK_CELLS // n_a)
-    work = _Workspace(n_a, min(block, n_x))
+    work = _Workspace(n_a, min(block, n_x), n_x)
     for t in range(turns - 1, -1, -1):
         for start in range(0, n_x, block):
             cols = slice(start, min(start + block, n_x))
             _solve_block(game, t, cols, u_a, u_d, w_a, w_d, attack_choice, response_choice,
                          tie_breaking == "strong", atol, work)
+    search = None if turns == 1 else search_ties(game, tie_breaking == "strong", atol,
+                                                  (attack_choice, response_choice, w_a, w_d),
+                                                  candidates=work.tied)
     return SPNEResult(
         game=game,
         value_attacker=float(np.dot(game.prior, w_a[0])),
@@ -290,4 +341,38 @@ def spne(
         continuation_attacker=w_a,
         continuation_defender=w_d,
         atol=atol,
+        tie_search=search,
     )
+
+
+@lru_cache(maxsize=8)
+def _spne_optimal_responses(game: SequentialGame, atol: float) -> np.ndarray:
+    eq = spne(game, atol=atol)
+    out = optimal_responses(game, eq.continuation_attacker, eq.continuation_defender, atol)
+    out.setflags(write=False)
+    return out
+
+
+def spne_set_distance(game: SequentialGame, profile: Profile, atol: float = 1e-9
+                      ) -> dict[str, float]:
+    """The defender's distance to the SPNE set: nearest best response, reachable nodes.
+
+    At every node (t, x, a) the profile's attacker reaches (allowed attacks only), the
+    total-variation distance from the profile's answer to the nearest distribution over the
+    answers some SPNE may play there: its mass outside that set. For T = 1 the set is the
+    argmax of U_D; for T > 1 the answers optimal under the continuation values of some pure
+    Markov SPNE (:func:`~seqgame.solvers.spne_ties.optimal_responses`). Unreachable and
+    disallowed nodes do not count (``subgame_regret`` covers off-path behaviour).
+
+    Returns:
+        ``{"defender": max, "defender_mean": mean, "nodes": count}`` over reachable nodes.
+
+    Raises:
+        SolverError: hidden-seed game (no SPNE).
+    """
+    if game.observation is not Observation.FULL:
+        raise SolverError(
+            f"game {game.name!r} hides the seed: the SPNE set is undefined; measure a "
+            "hidden-seed profile with nash_conv or subgame_regret instead"
+        )
+    return best_response_set_distance(game, profile, _spne_optimal_responses(game, atol))

@@ -1,4 +1,4 @@
-"""Frozen Markov policies given by probability tables (the tabular :class:`Policy`)."""
+"""Frozen Markov policies given by probability tables, and the reach-weighted time average."""
 
 from __future__ import annotations
 
@@ -6,8 +6,10 @@ from typing import Any
 
 import numpy as np
 
+from seqgame.analysis.values import reach_probabilities
 from seqgame.errors import InvalidConfigError
-from seqgame.model.game import Role, SequentialGame
+from seqgame.model.game import Observation, Role, SequentialGame
+from seqgame.model.profile import Profile
 from seqgame.model.sampling import sample_rows
 
 
@@ -87,3 +89,86 @@ def attacker_mix(game: SequentialGame, attacker: np.ndarray) -> np.ndarray:
     """P(attack) at turn 1 over harmful seeds (all seeds if none), float ``(A,)``."""
     w = game.prior * (game.harmful if game.harmful.any() else 1.0)
     return np.einsum("x,xa->a", w / w.sum(), attacker[0])
+
+
+def average_weights(game: SequentialGame, attacker: np.ndarray,
+                    defender: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Weights of one iterate's tables in the time average (see :class:`TimeAverage`).
+
+    Args:
+        game: the game.
+        attacker: float ``(T, X, A)``, the iterate's attacker table.
+        defender: float ``(T, X, A, D)`` or ``(T, A, D)``, the iterate's defender table.
+
+    Returns:
+        ``(w_attacker, w_defender)``: float ``(T, X)`` and float ``(T, X, A)`` (full
+        observation) or ``(T, A)`` (attack observation). Both are 1 when T = 1.
+    """
+    reach = reach_probabilities(game, Profile.trusted(np.array(attacker), np.array(defender)))
+    n_a = len(game.attacks)
+    if game.observation is Observation.FULL:
+        return reach, np.repeat(reach[:, :, None], n_a, axis=2)
+    # hidden seed: the mean of reach over the seeds that send a at turn t, by prior · π_A
+    send = game.prior[None, :, None] * attacker  # (T, X, A)
+    off = send.sum(axis=1, keepdims=True) <= 1e-15
+    send = np.where(off, (game.prior[:, None] * game.allowed)[None], send)
+    w_def = np.einsum("txa,tx->ta", send, reach) / send.sum(axis=1)
+    return reach, w_def
+
+
+class TimeAverage:
+    """Running average of Markov profile tables, weighted by reach (CFR's average policy).
+
+    Every iterate k adds its tables with weight w_k at each decision node (see
+    :func:`average_weights`): the probability, under the iterate's own profile, that the
+    node's turn t is reached given the seed, P_k(turn t | x) — the product of the refusal
+    probabilities of turns < t. The attacker never ends an episode, so its own actions
+    reach every turn with probability 1 summed over its histories; whether turn t exists
+    is decided by refusals, and a Markov table lumps those histories, so the weight of
+    table row (t, x) is the iterate's occupancy of (t, x). Under full observation, when
+    the opponent is the same at every iterate (``attacker_only``, ``defender_only``), the
+    average then has the occupancy measure of the uniform mixture of the iterates, hence its
+    payoffs (a mixture of policies in a Markov decision problem; tested by brute force).
+    When both roles change, no Markov table is realisation-equivalent to the mixture in
+    general (T > 1), and these weights are the natural projection. Under attack
+    observation the defender's row (t, a) lumps seeds; its weight averages P_k(turn t | x)
+    over the seeds sending a at t (prior · π_A), which is exact at T = 1 but only an
+    approximation for T > 1 (a memoryless policy cannot track the seed posterior). For
+    T = 1 all weights are 1: the uniform mean of the iterates. A node never reached keeps
+    the uniform mean.
+    """
+
+    def __init__(self, game: SequentialGame) -> None:
+        self.game = game
+        self.count = 0
+        self.sums: dict[str, np.ndarray] = {}
+
+    def add(self, attacker: np.ndarray, defender: np.ndarray) -> None:
+        """Add one iterate's tables (shapes as in :func:`average_weights`)."""
+        w_att, w_def = average_weights(self.game, attacker, defender)
+        parts = {"attacker": attacker * w_att[..., None], "attacker_weight": w_att,
+                 "attacker_uniform": attacker, "defender": defender * w_def[..., None],
+                 "defender_weight": w_def, "defender_uniform": defender}
+        for key, value in parts.items():
+            self.sums[key] = self.sums.get(key, 0.0) + np.asarray(value, dtype=float)
+        self.count += 1
+
+    def tables(self) -> tuple[np.ndarray, np.ndarray]:
+        """The averaged ``(attacker, defender)`` tables (needs one :meth:`add`)."""
+        if self.count == 0:
+            raise InvalidConfigError("the time average has no iterate yet: add() one first")
+        out = []
+        for role in ("attacker", "defender"):
+            num, den = self.sums[role], self.sums[f"{role}_weight"][..., None]
+            uniform = self.sums[f"{role}_uniform"] / self.count
+            out.append(np.where(den > 1e-300, num / np.where(den > 1e-300, den, 1.0), uniform))
+        return out[0], out[1]
+
+    def state(self) -> dict[str, Any]:
+        """The accumulators, for a checkpoint."""
+        return {"count": self.count, "sums": {k: v.copy() for k, v in self.sums.items()}}
+
+    def load(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state`'s output."""
+        self.count = int(state["count"])
+        self.sums = {k: np.array(v, dtype=float) for k, v in state["sums"].items()}

@@ -31,7 +31,7 @@ def test_coevolve_invariants(game_name, algorithm, kind, steps, freq):
     last = res.records[-1]
     asr = evaluate(game, res.last).asr
     assert last["asr"] is None if np.isnan(asr) else last["asr"] == pytest.approx(asr)
-    # the time average is the mean of the evaluated last-iterate tables
+    # the time average (single-turn: the uniform mean of every step's tables) is a profile
     assert np.all(np.isfinite(res.average.defender))
     if kind == "attacker_only":
         np.testing.assert_allclose(res.last.defender, res.snapshots[0].defender)

@@ -103,3 +103,50 @@ def test_readable_pbe_shows_posteriors(capsys):
     out = capsys.readouterr().out
     assert "posterior P(seed | attack)" in out and "(off path)" in out
     assert "posterior-level safety" in out
+
+
+def test_multiturn_table_per_turn_counted_from_1(capsys):
+    assert main(["solve", "jailbreak_multiturn_v1"]) == 0
+    out = capsys.readouterr().out
+    for t in (1, 2, 3):
+        assert f"attacker (seed: attack p) - turn {t}" in out
+        assert f"defender (observation: response p) - turn {t}" in out
+    assert "turn 0" not in out and "turn 4" not in out
+    assert "attacker value range over SPNE" in out
+
+
+def test_single_turn_table_has_no_turn_label(capsys):
+    assert main(["solve", "example_v1"]) == 0
+    out = capsys.readouterr().out
+    assert "attacker (seed: attack p)\n" in out and "- turn" not in out
+
+
+def test_floating_point_noise_prints_as_zero(capsys):
+    from seqgame.games.catalog import load_game
+    from seqgame.solvers.concepts import solve
+
+    raw = solve(load_game("disguise_pooling_v1"), "pbe").to_json()["metrics"]["nash_conv"]
+    assert 0 < abs(raw) < 1e-12  # the solver's value carries rounding noise ...
+    assert main(["solve", "disguise_pooling_v1", "--concept", "pbe"]) == 0
+    out = capsys.readouterr().out
+    assert "NashConv 0 " in out  # ... the table shows 0
+    assert "e-1" not in out and "-0 " not in out
+
+
+def test_noise_and_negative_zero_format_as_zero():
+    from seqgame.cli.games import _dist, _fmt
+
+    assert _fmt(-0.0) == "0" and _fmt(3e-17) == "0" and _fmt(-4e-13) == "0"
+    assert _fmt(1e-9) == "1e-09"  # above the noise level: kept
+    assert _dist({"refuse": 1e-16, "comply": 1.0}) == "refuse 0, comply 1"
+
+
+def test_violation_turns_counted_from_1(capsys, monkeypatch):
+    import seqgame.cli.games as games
+    from tests.core.test_multiturn_safety import leaky_game
+
+    game, orig = leaky_game(), games.load_game
+    monkeypatch.setattr(games, "load_game", lambda spec: game if spec == "leaky" else orig(spec))
+    assert main(["solve", "leaky"]) == 0
+    out = capsys.readouterr().out
+    assert "turn 1 h/leaky -> refuse r_D -0.1 p 1 (on path, continuation-driven)" in out

@@ -12,10 +12,14 @@ from seqgame.analysis.metrics import (
     defender_best_response_value,
     defender_regret,
     evaluate,
+    profile_distance,
 )
 from seqgame.analysis.safety import expected_safety, pointwise_safety, unsafe_mass_bound
+from seqgame.solvers.spne import spne, spne_set_distance
+from seqgame.solvers.spne_ties import optimal_responses
 
 from .gamegen import random_game
+from .test_multiturn_safety import markov_spne
 
 
 def _random_profile(g, rng):
@@ -149,3 +153,70 @@ def test_expected_vs_pointwise_safety_on_hidden_seed():
                           g.seeds[1].__class__("s2", g.seeds[1].label, 0.8)))
     # posterior 0.2: 0.2 * -1.5 + 0.8 * 1.5 > 0: expected-safe, still pointwise unsafe
     assert expected_safety(g2, p).safe and not pointwise_safety(g2, p).safe
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10**6), hidden=st.booleans(), turns=st.integers(1, 3))
+def test_best_responses_never_worse_than_the_profile(seed, hidden, turns):
+    """Raw gains: a correct best response is worth at least the profile's own value."""
+    rng = np.random.default_rng(seed)
+    obs = Observation.ATTACK if hidden else Observation.FULL
+    g = random_game(rng, 2, 2, 2, turns=turns, observation=obs, integer=False,
+                    accrual=str(rng.choice(["sum", "final"])))
+    m = evaluate(g, _random_profile(g, rng))
+    assert m.gain_attacker >= -1e-9 and m.gain_defender >= -1e-9
+    assert m.gain_attacker == pytest.approx(m.br_value_attacker - m.value_attacker)
+    assert m.nash_conv == pytest.approx(m.gain_attacker + m.gain_defender, abs=1e-15)
+
+
+def test_nash_conv_is_unclamped(monkeypatch):
+    """A broken best response (worth less than the profile) shows as a negative gain."""
+    from seqgame.analysis import metrics
+
+    g = seqgame.load_game("example_v1")
+    p = Profile.uniform(g)
+    good = evaluate(g, p)
+    monkeypatch.setattr(metrics, "attacker_best_response",
+                        lambda game, prof: (good.value_attacker - 0.25, None))
+    m = evaluate(g, p)
+    assert m.gain_attacker == pytest.approx(-0.25)
+    assert m.nash_conv == pytest.approx(-0.25 + good.gain_defender)
+    assert m.to_json()["gain_attacker"] == pytest.approx(-0.25)
+
+
+def test_spne_set_distance_ignores_unreached_nodes_and_ties():
+    """The issue's case: safe on path, wrong only where no attack goes -> old 'distance to
+    SPNE' near 1, distance to the SPNE set the small on-path slack."""
+    g = seqgame.load_game("jailbreak_v1")
+    eq = spne(g)
+    dfd = np.array(eq.profile.defender)
+    on = eq.profile.attacker[0] > 0  # (X, A): the attacks the SPNE attacker sends
+    dfd[0, ~on] = 1.0 - dfd[0, ~on]  # the opposite answer wherever no attack goes
+    dfd[0, on] = 0.99 * dfd[0, on] + 0.01 * (1.0 - dfd[0, on])
+    p = Profile.from_arrays(g, eq.profile.attacker, dfd)
+    m = evaluate(g, p)
+    assert m.asr == pytest.approx(0.01 * g.unsafe[g.harmful][on[g.harmful]].mean(), abs=0.01)
+    old = profile_distance(g, p, eq.profile)
+    new = spne_set_distance(g, p)
+    assert old["defender"] == pytest.approx(1.0) and old["defender_mean"] > 0.9
+    assert new["defender"] == pytest.approx(0.01) and new["defender_mean"] == pytest.approx(0.01)
+    assert new["nodes"] == int(on.sum())
+
+
+@pytest.mark.parametrize("turns", [1, 2, 3])
+def test_spne_set_is_the_answers_some_pure_spne_plays(turns):
+    """The best-response sets used by spne_set_distance, against brute force."""
+    rng = np.random.default_rng(40 + turns)
+    for i in range(25):
+        g = random_game(rng, 2, 2, 2, turns=turns, explicit=bool(i % 2),
+                        accrual=str(rng.choice(["sum", "final"])))
+        eq = spne(g)
+        optimal = optimal_responses(g, eq.continuation_attacker, eq.continuation_defender, 1e-9)
+        for x in range(2):
+            played = np.zeros((turns, 2, 2), dtype=bool)
+            for resp, _ in markov_spne(g, x):
+                played[np.arange(turns)[:, None], np.arange(2)[None], resp] = True
+            allowed = g.allowed[x]
+            assert (optimal[:, x][:, allowed] == played[:, allowed]).all()
+        # a pure profile's distance is 0 exactly when it plays such answers where it reaches
+        assert spne_set_distance(g, eq.profile)["defender"] == 0.0

@@ -100,9 +100,14 @@ def test_dp_over_turns_matches_explicit_tree(seed, turns, tb, accrual, discount,
     g = random_game(rng, 2, 3, 2, turns=turns, accrual=accrual, discount=discount,
                     explicit=explicit)
     eq = spne(g, tb)
-    va, vd = tree_spne(g, tb)
-    assert eq.value_attacker == pytest.approx(va, abs=1e-9)
-    assert eq.value_defender == pytest.approx(vd, abs=1e-9)
+    va, vd = tree_spne(g, tb)  # node-by-node tie-breaking on the explicit tree
+    if eq.tie_search is None or eq.tie_search.method == "not needed":
+        assert eq.value_attacker == pytest.approx(va, abs=1e-9)
+        assert eq.value_defender == pytest.approx(vd, abs=1e-9)
+    elif tb == "strong":  # later-turn ties searched: at least as good for the attacker
+        assert eq.value_attacker >= va - 1e-9
+    else:
+        assert eq.value_attacker <= va + 1e-9
     assert evaluate(g, eq.profile).nash_conv == pytest.approx(0.0, abs=1e-9)
 
 

@@ -1,14 +1,19 @@
 """Cross-checks against OpenSpiel on the same games."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 from seqgame.analysis.metrics import evaluate
+from seqgame.errors import InvalidGameError
 from seqgame.games import builtin_game
 from seqgame.interop import openspiel as interop
+from seqgame.model.game import Observation
 from seqgame.model.profile import Profile
 from seqgame.solvers.nash import nash_equilibria, zero_sum_nash
 from seqgame.solvers.pbe import pbe
+from seqgame.solvers.sequence_form import sequence_form_nash
 from seqgame.solvers.stackelberg import stackelberg
 from tests.solver_games import COMMITMENT_GAMES, random_game
 
@@ -55,3 +60,40 @@ def test_openspiel_commitment_fixtures_through_openspiel():
     for lead, foll, value, _ in COMMITMENT_GAMES.values():
         g = pyspiel.create_matrix_game(lead.tolist(), foll.tolist())
         assert solve_stackelberg(g)[2] == pytest.approx(value, abs=1e-6)
+
+
+@pytest.mark.parametrize("obs", ["attack", "full"])
+def test_sequence_form_value_matches_openspiel_lp_multi_turn(obs):
+    pytest.importorskip("cvxpy")
+    rng = np.random.default_rng(21)
+    for turns, accrual, discount in ((1, "sum", 1.0), (2, "sum", 1.0), (2, "final", 0.9),
+                                     (3, "sum", 0.8)):
+        game = random_game(rng, 2, 2, 2, obs, general_sum=False).replace(
+            turns=turns, accrual=accrual, discount=discount, name=f"os_{obs}_{turns}{accrual}")
+        ours = sequence_form_nash(game)
+        assert ours.value == pytest.approx(interop.openspiel_sequence_form_value(game), abs=1e-6)
+        assert interop.openspiel_nash_conv_of_behaviour(game, ours) == pytest.approx(0.0,
+                                                                                      abs=1e-7)
+
+
+@pytest.mark.parametrize("obs", [Observation.FULL, Observation.ATTACK])
+def test_openspiel_nash_conv_of_strategically_zero_sum_multi_turn(obs):
+    # exported general-sum (U_A = −U_D + a format reward): the reduction to −R_D must give
+    # an equilibrium of the real game, which OpenSpiel scores with both players' payoffs
+    game = builtin_game("jailbreak_multiturn_v1").replace(observation=obs, name=f"mt_{obs.value}")
+    result = sequence_form_nash(game)
+    assert interop.openspiel_nash_conv_of_behaviour(game, result) == pytest.approx(0.0, abs=1e-7)
+
+
+def test_openspiel_nash_conv_of_behaviour_sees_an_exploitable_defender():
+    rng = np.random.default_rng(4)
+    game = random_game(rng, 2, 2, 2, "attack", general_sum=False).replace(turns=2, name="os_bad")
+    result = sequence_form_nash(game)
+    uniform = {k: np.full_like(v, 1.0 / len(v)) for k, v in result.defender_behaviour.items()}
+    bad = dataclasses.replace(result, defender_behaviour=uniform)
+    assert interop.openspiel_nash_conv_of_behaviour(game, bad) > 1e-3
+
+
+def test_zero_sum_export_refuses_general_sum_game():
+    with pytest.raises(InvalidGameError, match="not zero-sum"):
+        interop.to_openspiel(builtin_game("jailbreak_multiturn_v1"), zero_sum=True)

@@ -33,6 +33,18 @@ def test_quick_run(tmp_path):
     assert p3["violations_at_no_fallback_nodes"] == p3["violations"]  # only where M < 0
     assert res["hidden_seed"]["max_abs_error_vs_closed_form_asr"] < 1e-7
     assert res["commitment_random"]["gain_min"] >= -1e-7  # leader gets >= SPNE payoff
+    multi = res["multiturn"]
+    for turns in (1, 2, 3):
+        leaky, safe = multi[f"T{turns}_leaky_refusals"], multi[f"T{turns}_safe_refusals"]
+        assert safe["spne_pointwise_safe"] == safe["spne_checked"]  # safe refusals: safe
+        assert leaky["min_fallback_q"] >= -1e-9  # M_Q >= 0 wherever M >= 0
+        # every violation: a refusal before the last turn, chosen for its continuation value
+        for key in ("continuation_driven", "refusals", "before_last_turn"):
+            assert leaky[key] == leaky["violations"]
+        if turns == 1:
+            assert leaky["spne_pointwise_safe"] == leaky["spne_checked"]
+        else:
+            assert leaky["spne_pointwise_safe"] < leaky["spne_checked"]
 
 
 def test_config_validation():

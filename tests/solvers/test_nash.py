@@ -9,12 +9,16 @@ from seqgame.analysis.metrics import evaluate
 from seqgame.analysis.safety import pointwise_safety
 from seqgame.errors import GameTooLargeError, SolverError
 from seqgame.games import builtin_game
+from seqgame.solvers.concepts import solve
 from seqgame.solvers.nash import (
     is_strategically_zero_sum,
+    lemke_howson,
+    lemke_howson_nash,
     matrix_equilibria,
     nash_equilibria,
     zero_sum_nash,
 )
+from seqgame.solvers.normal_form import normal_form
 from seqgame.solvers.spne import spne
 from tests.solver_games import COMMITMENT_GAMES, random_game
 
@@ -115,3 +119,42 @@ def test_too_large_for_enumeration_names_the_alternative():
 def test_multi_turn_is_refused():
     with pytest.raises(SolverError, match="single-turn"):
         zero_sum_nash(builtin_game("jailbreak_multiturn_v1"))
+
+
+def test_lemke_howson_agrees_with_nashpy_on_generic_bimatrix_games():
+    nashpy = pytest.importorskip("nashpy")
+    rng = np.random.default_rng(8)
+    for _ in range(6):
+        a, b = rng.normal(size=(4, 5)), rng.normal(size=(4, 5))
+        for label in range(9):
+            p, q = lemke_howson(a, b, label)
+            p_ref, q_ref = nashpy.Game(a, b).lemke_howson(initial_dropped_label=label)
+            np.testing.assert_allclose(p, p_ref, atol=1e-9)
+            np.testing.assert_allclose(q, q_ref, atol=1e-9)
+
+
+def test_lemke_howson_finds_an_extreme_equilibrium_of_degenerate_games():
+    # induced normal forms are degenerate; nashpy's pivoting fails on these, the
+    # lexicographic rule does not: the result is one of the enumerated extremes
+    rng = np.random.default_rng(9)
+    for _ in range(4):
+        game = random_game(rng, 2, 2, 2, "attack")
+        form = normal_form(game)
+        p, q = lemke_howson(form.attacker_payoff, form.defender_payoff, 0)
+        extremes = matrix_equilibria(form.attacker_payoff, form.defender_payoff)
+        assert any(np.allclose(p, e.row, atol=1e-9) and np.allclose(q, e.col, atol=1e-9)
+                   for e in extremes)
+
+
+def test_general_sum_too_large_for_enumeration_falls_back_to_lemke_howson():
+    rng = np.random.default_rng(0)
+    game = random_game(rng, 3, 3, 2, "attack")  # normal form 27 x 8: C(35, 8) bases
+    assert not is_strategically_zero_sum(game)
+    with pytest.raises(GameTooLargeError, match="vertex enumeration"):
+        nash_equilibria(game)
+    solution = solve(game, "nash")
+    assert solution.details.method == "lemke_howson"
+    assert evaluate(game, solution.profile).nash_conv == pytest.approx(0.0, abs=1e-9)
+    assert lemke_howson_nash(game).normal_form_shape == (27, 8)
+    with pytest.raises(GameTooLargeError):
+        solve(game, "nash", method="enumerate")  # an explicit method is never swapped

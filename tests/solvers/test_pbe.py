@@ -19,6 +19,37 @@ EXPLICIT, AMBIGUOUS, BENIGN = 0, 1, 2
 REFUSE, COMPLY = 0, 1
 
 
+def pbe_violations(game, eq, rtol=1e-7):
+    """An independent PBE check of (σ, π, μ); returns the failed conditions (empty: a PBE).
+
+    Every attack a seed sends with positive probability is a best response to π; every
+    answer given with positive probability is a best response to the belief μ_h; μ_h is a
+    distribution over the seeds allowed to send h's attack, and Bayes' rule from prior·σ
+    wherever some seed reaches h. Payoff slack: rtol · max(1, max |U|).
+    """
+    sigma, pi, mu = eq.profile.attacker[0], eq.profile.defender[0], eq.beliefs
+    u_a, u_d = game.u_attacker, game.u_defender
+    tol = rtol * max(1.0, np.abs(u_a).max(), np.abs(u_d).max())
+    if not np.all(np.isfinite(mu)):
+        return ["non-finite belief"]
+    out = []
+    for x in range(len(game.seeds)):
+        value = np.array([pi[a] @ u_a[x, a] for a in range(len(game.attacks))])
+        best = value[game.allowed[x]].max()
+        out += [f"seed {x} attack {a}" for a in np.flatnonzero(sigma[x] > 0)
+                if not game.allowed[x, a] or value[a] < best - tol]
+    for h, a in enumerate(np.flatnonzero(game.allowed.any(axis=0))):
+        belief, weight = mu[h], game.prior * sigma[:, a]
+        if (np.any(belief < 0) or abs(belief.sum() - 1) > 1e-9
+                or np.any(belief[~game.allowed[:, a]] > 0)):
+            out.append(f"belief {h} is not a distribution over the senders")
+        elif weight.sum() > 0 and np.abs(belief - weight / weight.sum()).max() > 1e-7:
+            out.append(f"belief {h} is not Bayes' rule")
+        q = belief @ u_d[:, a]
+        out += [f"set {h} answer {d}" for d in np.flatnonzero(pi[a] > 0) if q[d] < q.max() - tol]
+    return out
+
+
 def test_mu_star_at_magic_weights():
     assert mu_star(Rewards(1.0, 0.5, 0.5)) == pytest.approx(0.25)
     assert mu_star(Rewards(1.0, 1.0, 0.5)) == pytest.approx(1 / 3)
@@ -124,3 +155,50 @@ def test_seed_with_zero_prior_reaches_nothing():
         assert np.all(np.isfinite(eq.beliefs))
         assert not eq.on_path[EXPLICIT]  # only the (impossible) harmful seed sends it
         assert eq.profile.defender[0][AMBIGUOUS, COMPLY] == pytest.approx(1.0)
+
+
+def _tie_rich(game):
+    """The same game with payoffs rounded to integers: many ties, degenerate classes."""
+    return game.replace(payoff_tables=tuple(np.round(u) for u in game.payoffs), name="ties")
+
+
+def test_every_listed_pbe_passes_an_independent_check():
+    # 120 generic games, then 30 with integer payoffs: ties made the old solver list
+    # "equilibria" whose support needed a probability ~1e-9 (5 of 236 listed here failed)
+    rng = np.random.default_rng(0)
+    games = [random_game(rng, 2, 2, 2, "attack", p_allowed=0.5) for _ in range(120)]
+    games += [_tie_rich(random_game(rng, 2, 2, 2, "attack", p_allowed=0.5)) for _ in range(30)]
+    listed = 0
+    for game in games:
+        for eq in pbe(game).equilibria:
+            listed += 1
+            assert pbe_violations(game, eq) == [], game.payoffs
+    assert listed >= 200
+
+
+def test_disguise_lists_no_spurious_second_pbe():
+    # the benign seed is indifferent between ambiguous and explicit_benign; sending the latter
+    # with probability 2e-9 passed the old absolute slack although the defender must then
+    # comply there, which makes explicit_benign strictly worse
+    game = disguise_game(0.5, 0.3)
+    result = pbe(game)
+    assert len(result.equilibria) == 1
+    assert pbe_violations(game, result.equilibria[0]) == []
+    assert result.equilibria[0].profile.attacker[0][1, BENIGN] == 0.0
+
+
+def test_checker_rejects_a_tampered_equilibrium():
+    game = disguise_game(0.5, 0.3)
+    eq = pbe(game).equilibria[0]
+    att = eq.profile.attacker[0].copy()
+    att[1] = [0.0, 1.0 - 1e-7, 1e-7]  # a tiny, unjustified support
+    from seqgame.model.profile import Profile
+
+    bad = type(eq)(Profile.from_arrays(game, att, eq.profile.defender[0]), eq.beliefs,
+                   eq.on_path, eq.value_attacker, eq.value_defender)
+    assert pbe_violations(game, bad)
+
+
+def test_support_threshold_must_exceed_payoff_slack():
+    with pytest.raises(SolverError, match="atol < support_tol"):
+        pbe(disguise_game(0.5, 0.3), atol=1e-6, support_tol=1e-9)
