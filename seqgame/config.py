@@ -18,7 +18,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any, TypeVar
 
-from seqgame.documents import load_document
+from seqgame.documents import load_document, number_hint, short
 from seqgame.errors import InvalidConfigError, SeqgameError
 
 T = TypeVar("T")
@@ -75,7 +75,7 @@ def parse_options(cls: type[T], data: Any, where: str) -> T:
             what the dataclass's ``__post_init__`` rejects.
     """
     if not isinstance(data, Mapping):
-        raise InvalidConfigError(f"{where} = {data!r:.80}: use a mapping of options")
+        raise InvalidConfigError(f"{where} = {short(data)}: use a mapping of options")
     allowed = field_names(cls)
     unknown = sorted(str(k) for k in data if k not in allowed)
     if unknown:
@@ -93,6 +93,8 @@ def parse_options(cls: type[T], data: Any, where: str) -> T:
         err = exc.errors()[0]
         key = ".".join(str(p) for p in (where, *err["loc"]))
         hint = _HINTS.get(err["type"], err["msg"])
+        if err["type"] in ("int_type", "float_type"):
+            hint += number_hint(err.get("input"), err["type"] == "int_type").replace(";", ":", 1)
         shown = repr(err.get("input"))
         shown = shown if len(shown) <= 80 else shown[:77] + "..."
         raise InvalidConfigError(f"{key} = {shown}: {hint}") from None

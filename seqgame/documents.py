@@ -6,13 +6,19 @@ binary), oversized files, duplicate keys (YAML and JSON: the last one would sile
 nesting too deep to read, numbers too large for Python, YAML tags other than the plain
 types (``!!binary``, ``!!python/...``), and alias "bombs" whose expansion is huge. YAML
 dates stay plain strings. Values in error messages are shortened with :func:`short`,
-which never expands a shared (aliased) structure.
+which never expands a shared (aliased) structure; :func:`number_hint` and :func:`name_hint`
+explain YAML 1.1's traps (``6e-1`` is text, ``no`` is a boolean).
 """
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
+import math
 import reprlib
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +44,36 @@ def short(value: Any) -> str:
     return _short.repr(value)
 
 
+def number_hint(value: Any, integer: bool = False) -> str:
+    """For text that reads as a number (``"6e-1"``), a hint naming the number to write.
+
+    With ``integer``, an integral number is written as an integer (``1e3`` → ``1000``).
+    """
+    if not isinstance(value, str):
+        return ""
+    try:
+        number = float(value)
+    except ValueError:
+        return ""
+    if not math.isfinite(number):
+        return ""
+    shown = repr(int(number)) if integer and number.is_integer() else repr(number)
+    return (f"; write {shown}: YAML 1.1 reads {short(value)} as text (so are quoted "
+            "numbers and exponents without a dot)")
+
+
+def name_hint(value: Any) -> str:
+    """For a YAML 1.1 scalar read as a boolean or number where text belongs, the fix."""
+    if isinstance(value, bool):
+        words = "'yes', 'on' or 'true'" if value else "'no', 'off' or 'false'"
+        return f"; YAML 1.1 reads unquoted yes/no/on/off as booleans: quote it: {words}"
+    if value is None:
+        return "; an empty value (or ~, null) is YAML's null: write the name"
+    if isinstance(value, int | float):
+        return f"; quote it: '{short(value)}'"
+    return ""
+
+
 class _Loader(_Base):  # type: ignore[misc, valid-type]
     """Safe YAML loading without duplicate keys, timestamps or binary values."""
 
@@ -61,6 +97,11 @@ def _mapping(loader: Any, node: yaml.MappingNode, deep: bool = False) -> dict:
     return out
 
 
+def _no_set(loader: Any, node: yaml.Node) -> Any:
+    raise yaml.constructor.ConstructorError(
+        None, None, "!!set values are not allowed: write a list", node.start_mark)
+
+
 def _no_binary(loader: Any, node: yaml.Node) -> Any:
     raise yaml.constructor.ConstructorError(
         None, None, "!!binary values are not allowed: write text", node.start_mark)
@@ -69,28 +110,34 @@ def _no_binary(loader: Any, node: yaml.Node) -> Any:
 _Loader.add_constructor("tag:yaml.org,2002:map", _mapping)
 _Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_str)
 _Loader.add_constructor("tag:yaml.org,2002:binary", _no_binary)
+_Loader.add_constructor("tag:yaml.org,2002:set", _no_set)
 
 
 def _expanded_size(root: yaml.Node) -> int:
-    """Node count after alias expansion, computed once per shared node (linear time)."""
+    """Node count after alias expansion (linear time); -1 when an alias contains itself."""
     sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()  # the current path from the root: meeting one is a cycle
     stack: list[tuple[yaml.Node, bool]] = [(root, False)]
     while stack:
         node, done = stack.pop()
-        if id(node) in sizes:
-            continue
         children: list[yaml.Node] = []
         if isinstance(node, yaml.SequenceNode):
             children = list(node.value)
         elif isinstance(node, yaml.MappingNode):
             children = [n for pair in node.value for n in pair]
         if done:
+            open_nodes.discard(id(node))
             sizes[id(node)] = 1 + sum(sizes[id(c)] for c in children)
             if sizes[id(node)] > MAX_NODES:
                 return sizes[id(node)]
-        else:
-            stack.append((node, True))
-            stack.extend((c, False) for c in children if id(c) not in sizes)
+            continue
+        if id(node) in sizes:
+            continue
+        if id(node) in open_nodes:
+            return -1
+        open_nodes.add(id(node))
+        stack.append((node, True))
+        stack.extend((c, False) for c in children if id(c) not in sizes)
     return sizes[id(root)]
 
 
@@ -101,6 +148,9 @@ def _load_yaml(text: str, where: str) -> Any:
         if node is None:
             return None
         size = _expanded_size(node)
+        if size < 0:
+            raise SeqgameError(f"{where}: a YAML alias refers to a structure that contains "
+                               "it (a recursive value): write the values out")
         if size > MAX_NODES:
             raise SeqgameError(f"{where}: YAML aliases expand to over {MAX_NODES:,} values; "
                                "write the values out or use fewer aliases")
@@ -110,11 +160,13 @@ def _load_yaml(text: str, where: str) -> Any:
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict:
-    out: dict = {}
-    for k, v in pairs:
-        if k in out:
-            raise ValueError(f"duplicate key {short(k)}: each key may appear once")
-        out[k] = v
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        for k, _ in pairs:
+            if k in seen:
+                raise ValueError(f"duplicate key {short(k)}: each key may appear once")
+            seen.add(k)
     return out
 
 
@@ -140,8 +192,28 @@ def parse_text(text: str, where: str, fmt: str = "yaml") -> Any:
         raise SeqgameError(f"{where}: nested too deeply to read") from None
     except (yaml.YAMLError, ValueError) as exc:  # JSONDecodeError is a ValueError
         message = " ".join(str(exc).split())
+        if "integer string conversion" in message:  # Python's int digit limit
+            raise SeqgameError(f"{where}: an integer has over {sys.get_int_max_str_digits():,} "
+                               "digits: write a float (e.g. 1e300) or a smaller number"
+                               ) from None
         kind = "JSON" if fmt == "json" else "YAML/JSON"
         raise SeqgameError(f"{where}: not valid {kind}: {message[:300]}") from None
+
+
+@contextlib.contextmanager
+def paused_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector while building a large acyclic structure.
+
+    Parsing a 10^6-seed spec creates millions of containers; each allocation burst would
+    otherwise start a full collection over all of them (quadratic in practice).
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def load_document(path: str | Path, what: str = "file") -> Any:
@@ -162,4 +234,5 @@ def load_document(path: str | Path, what: str = "file") -> Any:
     except OSError as exc:
         raise SeqgameError(f"cannot read {what} {str(path)!r}: {exc.strerror}") from None
     fmt = "json" if path.suffix.lower() == ".json" else "yaml"
-    return parse_text(_decode(data, str(path)), str(path), fmt)
+    with paused_gc():
+        return parse_text(_decode(data, str(path)), str(path), fmt)

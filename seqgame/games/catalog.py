@@ -14,6 +14,7 @@ from functools import cache
 from importlib.metadata import entry_points
 from pathlib import Path
 
+from seqgame.documents import paused_gc, short
 from seqgame.errors import InvalidGameError, UnknownGameError
 from seqgame.games.jailbreak import (
     jailbreak_hidden_v1,
@@ -81,7 +82,8 @@ def builtin_game(name: str) -> SequentialGame:
                 f"{type(game).__name__}, not a SequentialGame"
             )
         return game
-    raise UnknownGameError(f"unknown built-in game {name!r}; choose from {sorted(game_names())}")
+    raise UnknownGameError(
+        f"unknown built-in game {short(name)}; choose from {sorted(game_names())}")
 
 
 def load_game(name_or_path: str | Path | SequentialGame) -> SequentialGame:
@@ -99,15 +101,16 @@ def load_game(name_or_path: str | Path | SequentialGame) -> SequentialGame:
     path = Path(key)
     if path.is_dir():
         raise UnknownGameError(
-            f"{key!r} is a directory, not a spec file: give a .yaml or .json file")
+            f"{short(key)} is a directory, not a spec file: give a .yaml or .json file")
     if path.is_file():
         try:
-            return game_from_spec(read_spec_file(path))
+            with paused_gc():
+                return game_from_spec(read_spec_file(path))
         except InvalidGameError as exc:
             message = str(exc)
             raise InvalidGameError(
                 message if message.startswith(str(path)) else f"{path}: {message}") from None
     raise UnknownGameError(
-        f"unknown game {key!r}: not a built-in game ({', '.join(sorted(game_names()))}) "
+        f"unknown game {short(key)}: not a built-in game ({', '.join(sorted(game_names()))}) "
         "and no such spec file; run 'seqgame games' to list the built-in games"
     )

@@ -25,14 +25,18 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import itertools
 import math
+from collections import Counter
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
 import numpy as np
 
+from seqgame.documents import short
 from seqgame.errors import InvalidGameError
+from seqgame.model.limits import check_payoff_range, check_size
 from seqgame.model.payoffs import Rewards, attacker_reward, defender_reward
 
 
@@ -56,7 +60,7 @@ class Role(enum.Enum):
             return cls(str(value).lower())
         except ValueError:
             raise InvalidGameError(
-                f"unknown role {value!r}: use 'attacker' or 'defender'"
+                f"unknown role {short(value)}: use 'attacker' or 'defender'"
             ) from None
 
 
@@ -153,6 +157,7 @@ class SequentialGame:
     def __post_init__(self) -> None:
         self._validate_names()
         n_x, n_a, n_d = self.shape
+        check_size(n_x, n_a, n_d, self.turns if isinstance(self.turns, int) else 1)
         unsafe = np.asarray(self.unsafe, dtype=float)
         self._check_array("unsafe", unsafe, (n_x, n_a, n_d))
         if np.any(unsafe < 0) or np.any(unsafe > 1):
@@ -162,21 +167,7 @@ class SequentialGame:
                 f"{unsafe[x, a, d]!r}: a probability must lie in [0, 1]"
             )
         object.__setattr__(self, "unsafe", _frozen(unsafe))
-        allowed = (
-            np.ones((n_x, n_a), dtype=bool)
-            if self.allowed is None
-            else np.asarray(self.allowed, dtype=bool)
-        )
-        if allowed.shape != (n_x, n_a):
-            raise InvalidGameError(f"allowed has shape {allowed.shape}, expected {(n_x, n_a)}")
-        for i, seed in enumerate(self.seeds):
-            if not allowed[i].any():
-                raise InvalidGameError(
-                    f"allowed.{seed.id} is empty: every seed needs at least one attack"
-                )
-        allowed = allowed.copy()
-        allowed.setflags(write=False)
-        object.__setattr__(self, "allowed", allowed)
+        object.__setattr__(self, "allowed", self._checked_allowed(n_x, n_a))
         bonus = np.zeros((n_x, n_a)) if self.attacker_bonus is None else self.attacker_bonus
         bonus = np.asarray(bonus, dtype=float)
         self._check_array("attacker_bonus", bonus, (n_x, n_a))
@@ -193,13 +184,13 @@ class SequentialGame:
                 tables.append(_frozen(table))
             object.__setattr__(self, "payoff_tables", tuple(tables))
         if isinstance(self.turns, bool) or not isinstance(self.turns, int) or self.turns < 1:
-            raise InvalidGameError(f"turns = {self.turns!r}: must be an integer >= 1")
+            raise InvalidGameError(f"turns = {short(self.turns)}: must be an integer >= 1")
         if self.accrual not in tuple(Accrual):
-            raise InvalidGameError(f"accrual = {self.accrual!r}: use 'sum' or 'final'")
+            raise InvalidGameError(f"accrual = {short(self.accrual)}: use 'sum' or 'final'")
         object.__setattr__(self, "accrual", Accrual(self.accrual))
         if (isinstance(self.discount, bool) or not isinstance(self.discount, int | float)
                 or not 0.0 < self.discount <= 1.0):
-            raise InvalidGameError(f"discount = {self.discount!r}: use a number in (0, 1]")
+            raise InvalidGameError(f"discount = {short(self.discount)}: use a number in (0, 1]")
         if self.features is not None:
             feats = np.asarray(self.features, dtype=float)
             if feats.ndim != 2 or feats.shape[0] != n_a:
@@ -209,7 +200,28 @@ class SequentialGame:
             self._check_array("features", feats, feats.shape)
             object.__setattr__(self, "features", _frozen(feats))
         if not isinstance(self.observation, Observation):
-            raise InvalidGameError(f"observation = {self.observation!r}: use 'full' or 'attack'")
+            raise InvalidGameError(
+                f"observation = {short(self.observation)}: use 'full' or 'attack'")
+        self._check_payoffs()
+
+    def _checked_allowed(self, n_x: int, n_a: int) -> np.ndarray:
+        if self.allowed is None:
+            allowed = np.ones((n_x, n_a), dtype=bool)
+        else:
+            allowed = np.array(self.allowed, dtype=bool, copy=True)
+        if allowed.shape != (n_x, n_a):
+            raise InvalidGameError(f"allowed has shape {allowed.shape}, expected {(n_x, n_a)}")
+        empty = np.flatnonzero(~allowed.any(axis=1))
+        if empty.size:
+            raise InvalidGameError(
+                f"allowed.{self.seeds[empty[0]].id} is empty: every seed needs at least one "
+                "attack")
+        allowed.setflags(write=False)
+        return allowed
+
+    def _check_payoffs(self) -> None:
+        with np.errstate(over="ignore", invalid="ignore"):
+            check_payoff_range(*self.payoffs)
 
     def _validate_names(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -224,11 +236,11 @@ class SequentialGame:
             for n in names:
                 if not isinstance(n, str) or not n or "/" in n or "|" in n:
                     raise InvalidGameError(
-                        f"{key}: name {n!r} must be a non-empty string without '/' or '|'"
+                        f"{key}: name {short(n)} must be a non-empty string without '/' or '|'"
                     )
-            dupes = sorted({n for n in names if names.count(n) > 1})
-            if dupes:
-                raise InvalidGameError(f"{key}: duplicate ids {dupes}; ids must be unique")
+            if len(set(names)) != len(names):
+                dupes = sorted(n for n, k in Counter(names).items() if k > 1)
+                raise InvalidGameError(f"{key}: duplicate ids {short(dupes)}; ids must be unique")
         for key, subset, universe in (
             ("refusals", self.refusals, self.responses),
             ("malformed", self.malformed, self.attacks),
@@ -236,14 +248,15 @@ class SequentialGame:
             unknown = sorted(set(subset) - set(universe))
             if unknown:
                 raise InvalidGameError(
-                    f"{key}: unknown names {unknown}; choose from {list(universe)}"
+                    f"{key}: unknown names {short(unknown)}; choose from {short(list(universe))}"
                 )
         priors = np.array([s.prior for s in self.seeds], dtype=float)
         for s in self.seeds:
             if not isinstance(s.label, Label):
-                raise InvalidGameError(f"seed {s.id!r}: label must be 'harmful' or 'benign'")
+                raise InvalidGameError(f"seed {short(s.id)}: label must be 'harmful' or 'benign'")
             if not math.isfinite(s.prior) or s.prior < 0 or s.prior > 1:
-                raise InvalidGameError(f"seeds.{s.id}.prior = {s.prior!r}: must lie in [0, 1]")
+                raise InvalidGameError(
+                    f"seeds.{s.id}.prior = {short(s.prior)}: must lie in [0, 1]")
         if abs(priors.sum() - 1.0) > 1e-9:
             raise InvalidGameError(
                 f"seed priors sum to {priors.sum():.12g}, not 1: rescale the priors"
@@ -262,9 +275,9 @@ class SequentialGame:
         """``(X, A, D)``: numbers of seeds, attacks and responses."""
         return len(self.seeds), len(self.attacks), len(self.responses)
 
-    @property
+    @cached_property
     def seed_ids(self) -> tuple[str, ...]:
-        """Seed ids in order."""
+        """Seed ids in order (cached: callers index it per seed)."""
         return tuple(s.id for s in self.seeds)
 
     @cached_property
@@ -336,17 +349,22 @@ class SequentialGame:
         return u_a, u_d
 
     # ----------------------------------------------------------------- lookups
+    @cached_property
+    def _indices(self) -> dict[str, dict[str, int]]:
+        return {kind: {n: i for i, n in enumerate(names)} for kind, names in (
+            ("seed", self.seed_ids), ("attack", self.attacks), ("response", self.responses))}
+
     def seed_index(self, seed_id: str) -> int:
         """Index of the seed ``seed_id``."""
-        return _index(self.seed_ids, seed_id, "seed")
+        return _index(self._indices["seed"], seed_id, "seed")
 
     def attack_index(self, attack: str) -> int:
         """Index of the attack ``attack``."""
-        return _index(self.attacks, attack, "attack")
+        return _index(self._indices["attack"], attack, "attack")
 
     def response_index(self, response: str) -> int:
         """Index of the response ``response``."""
-        return _index(self.responses, response, "response")
+        return _index(self._indices["response"], response, "response")
 
     def n_defender_nodes(self) -> int:
         """Defender information sets per turn of a Markov profile."""
@@ -371,9 +389,10 @@ class SequentialGame:
         )
 
 
-def _index(names: tuple[str, ...], name: str, kind: str) -> int:
+def _index(names: dict[str, int], name: str, kind: str) -> int:
     try:
-        return names.index(name)
-    except ValueError:
-        shown = list(names) if len(names) <= 12 else [*names[:12], "..."]
-        raise InvalidGameError(f"unknown {kind} {name!r}; choose from {shown}") from None
+        return names[name]
+    except (KeyError, TypeError):
+        first = list(itertools.islice(names, 13))
+        shown = first if len(first) <= 12 else [*first[:12], "..."]
+        raise InvalidGameError(f"unknown {kind} {short(name)}; choose from {shown}") from None

@@ -10,17 +10,35 @@ from __future__ import annotations
 
 import json
 import math
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import yaml
 
-from seqgame.documents import load_document
+from seqgame.documents import load_document, number_hint, short
 from seqgame.errors import InvalidGameError, SeqgameError, UnknownGameError
-from seqgame.model.game import Accrual, Label, Observation, Seed, SequentialGame
+from seqgame.model.game import (
+    Accrual,
+    Label,
+    Observation,
+    Seed,
+    SequentialGame,
+)
+from seqgame.model.limits import check_size
 from seqgame.model.payoffs import Rewards
+from seqgame.model.spec_values import (
+    checked_name,
+    checked_names,
+    duplicates,
+    fail,
+    lookup,
+    mapping,
+    name_index,
+    nested_table,
+    number,
+    probability,
+)
 
 SPEC_VERSION = 1
 REQUIRED_KEYS = ("seqgame", "name", "seeds", "attacks", "responses", "refusals")
@@ -40,212 +58,154 @@ OPTIONAL_KEYS = (
 )
 
 
-def _fail(path: str, message: str) -> InvalidGameError:
-    return InvalidGameError(f"{path}: {message}")
+_SEED_KEYS = frozenset({"id", "label", "prior", "text", "source"})
+_LABELS = {"harmful": Label.HARMFUL, "benign": Label.BENIGN}
 
 
-def _number(value: Any, path: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise _fail(path, f"{value!r} is not a number")
-    if not math.isfinite(value):
-        raise _fail(path, f"{value!r} is not finite; use a finite number")
-    return float(value)
-
-
-def _probability(value: Any, path: str) -> float:
-    p = _number(value, path)
-    if not 0.0 <= p <= 1.0:
-        raise _fail(path, f"{p!r} is not a probability; use a value in [0, 1]")
-    return p
-
-
-def _mapping(value: Any, path: str) -> dict:
-    if not isinstance(value, dict):
-        raise _fail(path, f"expected a mapping, got {type(value).__name__} {value!r:.60}")
-    return value
-
-
-def _names(value: Any, path: str) -> list[str]:
-    if not isinstance(value, list):
-        raise _fail(path, f"expected a list of names, got {type(value).__name__}")
-    out = []
-    for i, v in enumerate(value):
-        if not isinstance(v, str) or not v:
-            raise _fail(f"{path}[{i}]", f"{v!r} is not a non-empty string")
-        out.append(v)
-    dupes = _duplicates(out)
-    if dupes:
-        raise _fail(path, f"duplicate names {dupes}; names must be unique")
-    return out
-
-
-def _duplicates(names: list[str]) -> list[str]:
-    """The names that occur more than once, sorted (linear time)."""
-    return sorted(n for n, k in Counter(names).items() if k > 1)
-
-
-def _lookup(name: Any, universe: list[str], path: str, kind: str) -> int:
-    if name not in universe:
-        shown = universe if len(universe) <= 12 else [*universe[:12], "..."]
-        raise _fail(path, f"unknown {kind} {name!r}; choose from {shown}")
-    return universe.index(name)
-
-
-def _nested_table(
-    value: Any, path: str, seeds: list[str], attacks: list[str], responses: list[str],
-    leaf: Any,
-) -> np.ndarray:
-    """Seed → attack → response → number, missing entries 0."""
-    out = np.zeros((len(seeds), len(attacks), len(responses)))
-    for s, by_attack in _mapping(value, path).items():
-        x = _lookup(s, seeds, f"{path}.{s}", "seed")
-        for a, by_response in _mapping(by_attack, f"{path}.{s}").items():
-            i = _lookup(a, attacks, f"{path}.{s}.{a}", "attack")
-            for d, v in _mapping(by_response, f"{path}.{s}.{a}").items():
-                j = _lookup(d, responses, f"{path}.{s}.{a}.{d}", "response")
-                out[x, i, j] = leaf(v, f"{path}.{s}.{a}.{d}")
-    return out
+def _parse_seed(entry: Any, i: int) -> Seed:
+    if type(entry) is dict and len(entry) == 3:  # the common {id, label, prior}: fast path
+        sid, label, prior = entry.get("id"), entry.get("label"), entry.get("prior")
+        if (type(sid) is str and sid and type(label) is str and label in _LABELS
+                and type(prior) is float and 0.0 <= prior <= 1.0):
+            return Seed(sid, _LABELS[label], prior)
+    path = f"seeds[{i}]"
+    entry = mapping(entry, path)
+    unknown = sorted(map(str, set(entry) - _SEED_KEYS))
+    if unknown:
+        raise fail(path, f"unknown keys {short(unknown)}; allowed: id, label, prior, text, "
+                   "source")
+    for key in ("id", "label", "prior"):
+        if key not in entry:
+            raise fail(path, f"missing key {key!r}")
+    sid = checked_name(entry["id"], f"{path}.id")
+    try:
+        label = Label(entry["label"])
+    except (ValueError, TypeError):
+        raise fail(f"{path}.label", f"{short(entry['label'])}: use 'harmful' or 'benign'"
+                   ) from None
+    text, source = entry.get("text"), entry.get("source")
+    for key, value in (("text", text), ("source", source)):
+        if value is not None and not isinstance(value, str):
+            raise fail(f"{path}.{key}", f"{short(value)} must be a string")
+    return Seed(sid, label, probability(entry["prior"], f"{path}.prior"), text, source)
 
 
 def _parse_seeds(value: Any) -> list[Seed]:
     if not isinstance(value, list) or not value:
-        raise _fail("seeds", "expected a non-empty list of {id, label, prior}")
-    seeds = []
-    for i, entry in enumerate(value):
-        path = f"seeds[{i}]"
-        entry = _mapping(entry, path)
-        unknown = sorted(set(entry) - {"id", "label", "prior", "text", "source"})
-        if unknown:
-            raise _fail(path, f"unknown keys {unknown}; allowed: id, label, prior, text, source")
-        for key in ("id", "label", "prior"):
-            if key not in entry:
-                raise _fail(path, f"missing key {key!r}")
-        sid = entry["id"]
-        if not isinstance(sid, str) or not sid:
-            raise _fail(f"{path}.id", f"{sid!r} is not a non-empty string")
-        try:
-            label = Label(entry["label"])
-        except ValueError:
-            raise _fail(f"{path}.label", f"{entry['label']!r}: use 'harmful' or 'benign'") from None
-        text, source = entry.get("text"), entry.get("source")
-        for key, value in (("text", text), ("source", source)):
-            if value is not None and not isinstance(value, str):
-                raise _fail(f"{path}.{key}", "must be a string")
-        seeds.append(Seed(sid, label, _probability(entry["prior"], f"{path}.prior"), text,
-                          source))
-    dupes = _duplicates([s.id for s in seeds])
+        raise fail("seeds", f"expected a non-empty list of {{id, label, prior}}, got "
+                   f"{short(value)}")
+    seeds = [_parse_seed(entry, i) for i, entry in enumerate(value)]
+    dupes = duplicates([s.id for s in seeds])
     if dupes:
-        raise _fail("seeds", f"duplicate ids {dupes}; ids must be unique")
-    total = sum(s.prior for s in seeds)
+        raise fail("seeds", f"duplicate ids {short(dupes)}; ids must be unique")
+    total = math.fsum(s.prior for s in seeds)
     if abs(total - 1.0) > 1e-6:
-        raise _fail("seeds", f"priors sum to {total:.9g}, not 1; rescale them")
+        raise fail("seeds", f"priors sum to {total:.9g}, not 1; rescale them")
     if abs(total - 1.0) > 1e-12:  # accept rounding in hand-written files
         seeds = [Seed(s.id, s.label, s.prior / total, s.text, s.source) for s in seeds]
     return seeds
 
 
 def _check_header(spec: Any) -> dict:
-    spec = _mapping(spec, "spec")
+    spec = mapping(spec, "spec")
     if "seqgame" not in spec:
-        raise _fail("seqgame", "missing spec version; add 'seqgame: 1' at the top")
+        raise fail("seqgame", "missing spec version; add 'seqgame: 1' at the top")
     if spec["seqgame"] != SPEC_VERSION or isinstance(spec["seqgame"], bool):
-        raise _fail(
-            "seqgame", f"unknown spec version {spec['seqgame']!r}; this seqgame reads version 1"
-        )
+        raise fail("seqgame", f"unknown spec version {short(spec['seqgame'])}; this "
+                    "seqgame reads version 1 (write 'seqgame: 1')")
     missing = [k for k in REQUIRED_KEYS if k not in spec]
     if missing:
-        raise _fail("spec", f"missing required keys {missing}")
-    unknown = sorted(set(spec) - set(REQUIRED_KEYS) - set(OPTIONAL_KEYS))
+        raise fail("spec", f"missing required keys {missing}")
+    unknown = sorted(map(str, set(spec) - set(REQUIRED_KEYS) - set(OPTIONAL_KEYS)))
     if unknown:
-        allowed_keys = list(REQUIRED_KEYS + OPTIONAL_KEYS)
-        raise _fail("spec", f"unknown keys {unknown}; allowed: {allowed_keys}")
-    name = spec["name"]
-    if not isinstance(name, str) or not name:
-        raise _fail("name", f"{name!r} is not a non-empty string")
-    description = spec.get("description", "")
-    if not isinstance(description, str):
-        raise _fail("description", "must be a string")
+        raise fail("spec", f"unknown keys {short(unknown)}; allowed: "
+                    f"{list(REQUIRED_KEYS + OPTIONAL_KEYS)}")
+    checked_name(spec["name"], "name")
+    if not isinstance(spec.get("description", ""), str):
+        raise fail("description", f"{short(spec['description'])} must be a string")
     return spec
 
 
-def _parse_payoffs(spec: dict, seed_ids: list[str], attacks: list[str], responses: list[str]
+def _parse_payoffs(spec: dict, names: _Universe
                    ) -> tuple[Rewards | None, tuple[np.ndarray, np.ndarray] | None]:
     """``(rewards, None)`` from MAGIC weights or ``(None, tables)`` from explicit payoffs."""
     if "rewards" in spec and "payoffs" in spec:
-        raise _fail("spec", "give either 'rewards' or 'payoffs', not both")
+        raise fail("spec", "give either 'rewards' or 'payoffs', not both")
     if "payoffs" in spec:
-        p = _mapping(spec["payoffs"], "payoffs")
-        bad = sorted(set(p) - {"attacker", "defender"})
-        if bad or len(p) != 2:
-            raise _fail("payoffs", "needs exactly the keys 'attacker' and 'defender'")
-        return None, (
-            _nested_table(p["attacker"], "payoffs.attacker", seed_ids, attacks, responses, _number),
-            _nested_table(p["defender"], "payoffs.defender", seed_ids, attacks, responses, _number),
-        )
-    raw = _mapping(spec.get("rewards", {}), "rewards")
-    bad = sorted(set(raw) - {"r_harm", "r_ref", "r_fmt"})
+        p = mapping(spec["payoffs"], "payoffs")
+        if set(p) != {"attacker", "defender"}:
+            raise fail("payoffs", "needs exactly the keys 'attacker' and 'defender'")
+        return None, (names.table(p["attacker"], "payoffs.attacker", number),
+                      names.table(p["defender"], "payoffs.defender", number))
+    raw = mapping(spec.get("rewards"), "rewards", optional=True)
+    bad = sorted(map(str, set(raw) - {"r_harm", "r_ref", "r_fmt"}))
     if bad:
-        raise _fail("rewards", f"unknown keys {bad}; allowed: r_harm, r_ref, r_fmt")
-    values = {k: _number(v, f"rewards.{k}") for k, v in raw.items()}
+        raise fail("rewards", f"unknown keys {short(bad)}; allowed: r_harm, r_ref, r_fmt")
+    values = {k: number(v, f"rewards.{k}") for k, v in raw.items()}
     for k, v in values.items():
         if v < 0:
-            raise _fail(f"rewards.{k}", f"{v!r} < 0; weights are magnitudes, use >= 0")
+            raise fail(f"rewards.{k}", f"{v!r} < 0; weights are magnitudes, use >= 0")
     return Rewards(**values), None
 
 
-def _parse_allowed(spec: dict, seed_ids: list[str], attacks: list[str]) -> np.ndarray:
-    allowed = np.ones((len(seed_ids), len(attacks)), dtype=bool)
-    for s, names in _mapping(spec.get("allowed") or {}, "allowed").items():
-        x = _lookup(s, seed_ids, f"allowed.{s}", "seed")
-        names = _names(names, f"allowed.{s}")
-        if not names:
-            raise _fail(f"allowed.{s}", "empty; every seed needs at least one allowed attack")
+def _parse_allowed(spec: dict, names: _Universe) -> np.ndarray:
+    allowed = np.ones((len(names.seeds), len(names.attacks)), dtype=bool)
+    for s, listed in mapping(spec.get("allowed"), "allowed", optional=True).items():
+        x = lookup(s, names.seeds, f"allowed.{s}", "seed")
+        listed = checked_names(listed, f"allowed.{s}")
+        if not listed:
+            raise fail(f"allowed.{s}", "empty; every seed needs at least one allowed attack")
         allowed[x] = False
-        for i, a in enumerate(names):
-            allowed[x, _lookup(a, attacks, f"allowed.{s}[{i}]", "attack")] = True
+        for i, a in enumerate(listed):
+            allowed[x, lookup(a, names.attacks, f"allowed.{s}[{i}]", "attack")] = True
     return allowed
 
 
-def _parse_bonus(spec: dict, seed_ids: list[str], attacks: list[str]) -> np.ndarray:
-    bonus = np.zeros((len(seed_ids), len(attacks)))
-    for s, by_attack in _mapping(spec.get("attacker_bonus") or {}, "attacker_bonus").items():
-        x = _lookup(s, seed_ids, f"attacker_bonus.{s}", "seed")
-        for a, v in _mapping(by_attack, f"attacker_bonus.{s}").items():
-            i = _lookup(a, attacks, f"attacker_bonus.{s}.{a}", "attack")
-            bonus[x, i] = _number(v, f"attacker_bonus.{s}.{a}")
+def _parse_bonus(spec: dict, names: _Universe) -> np.ndarray:
+    bonus = np.zeros((len(names.seeds), len(names.attacks)))
+    raw = mapping(spec.get("attacker_bonus"), "attacker_bonus", optional=True)
+    for s, by_attack in raw.items():
+        x = lookup(s, names.seeds, f"attacker_bonus.{s}", "seed")
+        for a, v in mapping(by_attack, f"attacker_bonus.{s}").items():
+            i = lookup(a, names.attacks, f"attacker_bonus.{s}.{a}", "attack")
+            bonus[x, i] = number(v, f"attacker_bonus.{s}.{a}")
     return bonus
 
 
 def _parse_turns(spec: dict) -> tuple[int, Accrual, float]:
     turns = spec.get("turns", 1)
     if isinstance(turns, bool) or not isinstance(turns, int) or turns < 1:
-        raise _fail("turns", f"{turns!r}: must be an integer >= 1")
+        raise fail("turns", f"{short(turns)}: must be an integer >= 1{number_hint(turns)}")
     accrual = spec.get("accrual", "sum")
     if accrual not in tuple(Accrual):
-        raise _fail("accrual", f"{accrual!r}: use 'sum' (payoffs add over turns) or 'final'")
-    discount = _number(spec.get("discount", 1.0), "discount")
+        raise fail("accrual", f"{short(accrual)}: use 'sum' (payoffs add over turns) or "
+                    "'final'")
+    discount = number(spec.get("discount", 1.0), "discount")
     if not 0.0 < discount <= 1.0:
-        raise _fail("discount", f"{discount!r}: use a number in (0, 1]")
+        raise fail("discount", f"{discount!r}: use a number in (0, 1]")
     return turns, Accrual(accrual), discount
 
 
-def _parse_features(spec: dict, attacks: list[str]) -> np.ndarray | None:
+def _parse_features(spec: dict, names: _Universe) -> np.ndarray | None:
     if spec.get("features") is None:
         return None
-    raw = _mapping(spec["features"], "features")
-    missing_f = [a for a in attacks if a not in raw]
-    if missing_f:
-        raise _fail("features", f"missing rows for attacks {missing_f}; give every attack one")
+    raw = mapping(spec["features"], "features")
+    for a in raw:
+        lookup(a, names.attacks, f"features.{a}", "attack")
+    missing = [a for a in names.attacks if a not in raw]
+    if missing:
+        raise fail("features", f"missing rows for attacks {short(missing)}; give every "
+                    "attack one")
     rows = []
-    for a in attacks:
+    for a in names.attacks:
         row = raw[a]
         if not isinstance(row, list) or not row:
-            raise _fail(f"features.{a}", "expected a non-empty list of numbers")
-        rows.append([_number(v, f"features.{a}[{j}]") for j, v in enumerate(row)])
-    for a in raw:
-        _lookup(a, attacks, f"features.{a}", "attack")
+            raise fail(f"features.{a}", f"expected a non-empty list of numbers, got "
+                        f"{short(row)}")
+        rows.append([number(v, f"features.{a}[{j}]") for j, v in enumerate(row)])
     if len({len(r) for r in rows}) != 1:
-        raise _fail("features", "rows have different lengths; use one length for all")
+        raise fail("features", "rows have different lengths; use one length for all")
+    check_size(len(names.seeds), len(names.attacks), len(rows[0]), 1, "features")
     return np.array(rows)
 
 
@@ -253,8 +213,29 @@ def _parse_observation(spec: dict) -> Observation:
     observation = spec.get("observation", "full")
     try:
         return Observation(observation)
-    except ValueError:
-        raise _fail("observation", f"{observation!r}: use 'full' or 'attack'") from None
+    except (ValueError, TypeError):
+        raise fail("observation", f"{short(observation)}: use 'full' or 'attack'") from None
+
+
+class _Universe:
+    """The seed, attack and response names of a spec, each as a name → index dict."""
+
+    def __init__(self, seeds: list[str], attacks: list[str], responses: list[str]) -> None:
+        self.seeds = name_index(seeds)
+        self.attacks = name_index(attacks)
+        self.responses = name_index(responses)
+
+    def table(self, value: Any, path: str, leaf: Any) -> np.ndarray:
+        """The seed → attack → response table ``value`` as a float ``(X, A, D)`` array."""
+        return nested_table(value, path, self.seeds, self.attacks, self.responses, leaf)
+
+
+def _check_spec_size(spec: dict) -> None:
+    """GameTooLargeError before anything is allocated (counts from the spec's lists)."""
+    n_x, n_a, n_d = (len(spec[k]) if isinstance(spec[k], list) else 1
+                     for k in ("seeds", "attacks", "responses"))
+    turns = spec.get("turns", 1)
+    check_size(n_x, n_a, n_d, turns if isinstance(turns, int) and turns > 0 else 1)
 
 
 def game_from_spec(spec: Any) -> SequentialGame:
@@ -262,36 +243,36 @@ def game_from_spec(spec: Any) -> SequentialGame:
 
     Raises:
         InvalidGameError: with the key path and the fix, on any malformed spec.
+        GameTooLargeError: the game's tensors would exceed the size limits of
+            :func:`~seqgame.model.game.check_size` (checked before any allocation).
     """
     spec = _check_header(spec)
+    _check_spec_size(spec)
     seeds = _parse_seeds(spec["seeds"])
-    seed_ids = [s.id for s in seeds]
-    attacks = _names(spec["attacks"], "attacks")
-    responses = _names(spec["responses"], "responses")
+    attacks = checked_names(spec["attacks"], "attacks")
+    responses = checked_names(spec["responses"], "responses")
     if not attacks:
-        raise _fail("attacks", "empty; a game needs at least one attack")
+        raise fail("attacks", "empty; a game needs at least one attack")
     if not responses:
-        raise _fail("responses", "empty; a game needs at least one response")
-    refusals = _names(spec["refusals"], "refusals")
+        raise fail("responses", "empty; a game needs at least one response")
+    names = _Universe([s.id for s in seeds], attacks, responses)
+    refusals = checked_names(spec["refusals"], "refusals")
     for i, r in enumerate(refusals):
-        _lookup(r, responses, f"refusals[{i}]", "response")
-    malformed = _names(spec.get("malformed") or [], "malformed")
+        lookup(r, names.responses, f"refusals[{i}]", "response")
+    malformed = checked_names(spec.get("malformed"), "malformed", optional=True)
     for i, a in enumerate(malformed):
-        _lookup(a, attacks, f"malformed[{i}]", "attack")
-    unsafe = _nested_table(
-        spec.get("unsafe") or {}, "unsafe", seed_ids, attacks, responses, _probability
-    )
-    rewards, tables = _parse_payoffs(spec, seed_ids, attacks, responses)
+        lookup(a, names.attacks, f"malformed[{i}]", "attack")
     turns, accrual, discount = _parse_turns(spec)
+    unsafe = names.table(spec.get("unsafe"), "unsafe", probability)
+    rewards, tables = _parse_payoffs(spec, names)
     return SequentialGame(
         name=spec["name"], seeds=tuple(seeds), attacks=tuple(attacks),
         responses=tuple(responses), refusals=frozenset(refusals),
         observation=_parse_observation(spec), unsafe=unsafe, rewards=rewards,
         payoff_tables=tables, malformed=frozenset(malformed),
-        allowed=_parse_allowed(spec, seed_ids, attacks),
-        attacker_bonus=_parse_bonus(spec, seed_ids, attacks), turns=turns, accrual=accrual,
-        discount=discount, features=_parse_features(spec, attacks),
-        description=spec.get("description", ""),
+        allowed=_parse_allowed(spec, names), attacker_bonus=_parse_bonus(spec, names),
+        turns=turns, accrual=accrual, discount=discount,
+        features=_parse_features(spec, names), description=spec.get("description", ""),
     )
 
 

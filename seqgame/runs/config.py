@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from seqgame.config import parse_options, read_config_file
-from seqgame.documents import parse_text
+from seqgame.documents import parse_text, short
 from seqgame.errors import InvalidConfigError, SeqgameError
 from seqgame.training.schedules import ScheduleConfig
 
@@ -20,7 +20,7 @@ BACKEND_GROUP = "seqgame.backends"
 
 def _check_int(value: Any, key: str, minimum: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise InvalidConfigError(f"{key} = {value!r}: use an integer >= {minimum}")
+        raise InvalidConfigError(f"{key} = {short(value)}: use an integer >= {minimum}")
 
 
 @dataclass(frozen=True)
@@ -56,22 +56,22 @@ class RunConfig:
         for key in ("name", "game"):
             value = getattr(self, key)
             if not isinstance(value, str) or not value:
-                raise InvalidConfigError(f"{key} = {value!r}: use a non-empty string")
+                raise InvalidConfigError(f"{key} = {short(value)}: use a non-empty string")
         if "/" in self.name or self.name.startswith("."):
-            raise InvalidConfigError(f"name = {self.name!r}: use a plain folder name")
+            raise InvalidConfigError(f"name = {short(self.name)}: use a plain folder name")
         installed = sorted(ep.name for ep in entry_points(group=BACKEND_GROUP))
         if self.backend not in installed:
-            raise InvalidConfigError(f"backend = {self.backend!r}: choose from {installed}")
+            raise InvalidConfigError(f"backend = {short(self.backend)}: choose from {installed}")
         _check_int(self.seed, "seed", 0)
         _check_int(self.steps, "steps", 1)
         _check_int(self.eval_every, "eval_every", 1)
         _check_int(self.checkpoint_every, "checkpoint_every", 1)
         if not isinstance(self.plot, bool):
-            raise InvalidConfigError(f"plot = {self.plot!r}: use true or false")
+            raise InvalidConfigError(f"plot = {short(self.plot)}: use true or false")
         for key in ("attacker", "defender", "schedule"):
             value = getattr(self, key)
             if not isinstance(value, Mapping):
-                raise InvalidConfigError(f"{key} = {value!r}: use a mapping of options")
+                raise InvalidConfigError(f"{key} = {short(value)}: use a mapping of options")
             object.__setattr__(self, key, dict(value))
         ScheduleConfig.from_dict(self.schedule)  # validates
 
@@ -100,7 +100,7 @@ def parse_overrides(items: Sequence[str]) -> list[tuple[list[str], Any]]:
     for item in items:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
-            raise InvalidConfigError(f"--set {item!r}: use key=value, e.g. schedule.freq=10")
+            raise InvalidConfigError(f"--set {short(item)}: use key=value, e.g. schedule.freq=10")
         try:
             value = parse_text(raw, f"--set {key.strip()}") if raw.strip() else ""
         except SeqgameError as exc:
@@ -118,7 +118,7 @@ def apply_overrides(data: dict[str, Any], items: Sequence[str]) -> dict[str, Any
             child = node.setdefault(part, {})
             if not isinstance(child, dict):
                 raise InvalidConfigError(
-                    f"--set {'.'.join(path)}: {part!r} is not a mapping in the config"
+                    f"--set {'.'.join(path)}: {short(part)} is not a mapping in the config"
                 )
             node = child
         node[path[-1]] = value

@@ -16,7 +16,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
-from seqgame.documents import load_document
+from seqgame.documents import load_document, short
 from seqgame.errors import (
     BackendUnavailableError,
     CheckpointError,
@@ -90,6 +90,31 @@ def new_run_dir(config: RunConfig, root: str | Path = "runs") -> Path:
     return path
 
 
+def prepare_run_dir(path: Path) -> Path:
+    """Create the empty run folder ``path`` (InvalidConfigError with the reason if it can't)."""
+    shown = short(str(path))
+    too_long = [p for p in path.parts if len(p.encode()) > 255]
+    if too_long:  # checked first: even path.exists() fails on such a name
+        raise InvalidConfigError(f"--out {shown}: a folder name of {len(too_long[0])} "
+                                 "characters is over the 255-byte limit: use a shorter name")
+    if path.is_file():
+        raise InvalidConfigError(f"--out {shown} is a file, not a folder: choose another --out")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        busy = any(p.name not in (".lock", ".lock.pid") for p in path.iterdir())
+        probe = path / ".seqgame-write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise InvalidConfigError(f"--out {shown}: cannot create or write the run folder "
+                                 f"({exc.strerror}): choose a writable folder") from None
+    if busy:
+        raise InvalidConfigError(
+            f"run directory {shown} is not empty: choose another --out, or resume it with "
+            f"'seqgame train --resume {path}'")
+    return path
+
+
 def finish_run(result: CoevolutionResult, config: RunConfig, path: Path) -> dict[str, Any]:
     """Write ``summary.json`` (and the figures when ``config.plot``); return the summary."""
     summary = summarize(result)
@@ -121,14 +146,7 @@ def train(config: RunConfig, out_dir: str | Path | None = None,
     """Run ``config`` into a fresh run folder; return the :class:`CoevolutionResult`."""
     game = load_game(config.game)
     learners = build_learners(config, game)  # fail before any file is written
-    path = Path(out_dir) if out_dir is not None else new_run_dir(config)
-    if path.exists() and not path.is_dir():
-        raise InvalidConfigError(f"--out {path} is a file, not a folder: choose another --out")
-    if path.exists() and any(p.name not in (".lock", ".lock.pid") for p in path.iterdir()):
-        raise InvalidConfigError(
-            f"run directory {path} is not empty: choose another --out, or resume it with "
-            f"'seqgame train --resume {path}'"
-        )
+    path = prepare_run_dir(Path(out_dir) if out_dir is not None else new_run_dir(config))
     with RunStore(path, fingerprint(config, game, learners)) as store:
         write_json_atomic(path / "config.json", config.to_dict())
         return _run(config, game, learners, store, resume=False, progress=progress)

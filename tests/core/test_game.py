@@ -105,3 +105,26 @@ def test_jailbreak_v1_has_magic_attack_pool():
     assert g.harmful.any() and (~g.harmful).any()
     assert g.observation is Observation.FULL
     assert g.features is not None and g.features.shape[0] == 21
+
+
+def test_a_constructed_game_checks_its_size_and_payoff_range():
+    from seqgame.errors import GameTooLargeError
+    from seqgame.model.limits import MAX_ABS_PAYOFF
+
+    with pytest.raises(GameTooLargeError, match="1,000,000,000 turns"):
+        _game(turns=10 ** 9)
+    with pytest.raises(InvalidGameError, match="overflow"):
+        _game(rewards=Rewards(r_harm=1e308, r_ref=1e308, r_fmt=0.0))
+    big = MAX_ABS_PAYOFF / 4
+    game = _game(rewards=Rewards(r_harm=big, r_ref=big, r_fmt=0.0))
+    assert np.abs(game.u_defender).max() == pytest.approx(2 * big)
+
+
+def test_lookups_name_the_alternatives_and_stay_short():
+    game = _game()
+    assert game.seed_index("b") == 1 and game.attack_index("caesar") == 1
+    with pytest.raises(InvalidGameError, match="unknown response 'x"):
+        game.response_index("x" * 10_000)
+    with pytest.raises(InvalidGameError) as info:
+        game.response_index("x" * 10_000)
+    assert len(str(info.value)) < 200

@@ -108,3 +108,131 @@ def test_priors_within_rounding_are_renormalised():
     spec["seeds"][0]["prior"] = 0.6000001
     g = game_from_spec(spec)
     assert g.prior.sum() == pytest.approx(1.0, abs=1e-12)
+
+
+# ----------------------------------------------------------------------- hardening (issue 10)
+def _edited(**changes):
+    spec = json.loads(json.dumps(EXAMPLE_SPEC))
+    spec.update(changes)
+    return spec
+
+
+@pytest.mark.parametrize(("key", "value"), [
+    ("unsafe", []), ("unsafe", False), ("unsafe", 0), ("allowed", []), ("allowed", False),
+    ("attacker_bonus", []), ("attacker_bonus", False), ("malformed", False),
+    ("malformed", {}), ("refusals", False), ("rewards", []), ("rewards", False),
+])
+def test_wrong_types_of_optional_keys_are_errors_not_empty(key, value):
+    with pytest.raises(InvalidGameError, match=f"^{key}: expected a"):
+        game_from_spec(_edited(**{key: value}))
+
+
+def test_null_optional_keys_read_as_empty():
+    game = game_from_spec(_edited(malformed=None, attacker_bonus=None, allowed=None))
+    assert game.allowed.all() and not game.attacker_bonus.any() and not game.malformed
+
+
+def test_yaml_1_1_traps_get_a_hint(tmp_path):
+    text = dump_spec(EXAMPLE_SPEC).replace("prior: 0.6", "prior: 6e-1")
+    (tmp_path / "prior.yaml").write_text(text)
+    with pytest.raises(InvalidGameError) as info:
+        load_game(tmp_path / "prior.yaml")
+    assert "seeds[0].prior: '6e-1' is not a number; write 0.6: YAML 1.1 reads '6e-1' as text" in (
+        str(info.value))
+    spec = {k: v for k, v in EXAMPLE_SPEC.items() if k not in ("refusals", "unsafe")}
+    text = dump_spec({**spec, "responses": ["yes", "no"]}) + "refusals: [no]\n"
+    (tmp_path / "no.yaml").write_text(text)
+    with pytest.raises(InvalidGameError) as info:
+        load_game(tmp_path / "no.yaml")
+    message = str(info.value)
+    assert "refusals[0]: False is not a non-empty string" in message
+    assert "quote it: 'no'" in message
+
+
+def test_error_messages_never_embed_expanded_values():
+    bomb: list = ["x" * 100]
+    for _ in range(20):
+        bomb = [bomb, bomb]  # shared: 2**20 leaves if expanded
+    for key in ("attacks", "unsafe", "name", "seeds"):
+        with pytest.raises(InvalidGameError) as info:
+            game_from_spec(_edited(**{key: bomb if key != "attacks" else [bomb]}))
+        assert len(str(info.value)) < 600, key
+
+
+def test_payoffs_that_overflow_are_invalid():
+    with pytest.raises(InvalidGameError, match="overflow"):
+        game_from_spec(_edited(rewards={"r_harm": 1.7e308, "r_ref": 1.7e308, "r_fmt": 0}))
+    explicit = _edited(payoffs={"attacker": {"s1": {"direct": {"comply": 1e308}}},
+                                "defender": {}})
+    del explicit["rewards"]
+    with pytest.raises(InvalidGameError, match="overflow"):
+        game_from_spec(explicit)
+    explicit["payoffs"]["attacker"]["s1"]["direct"]["comply"] = 1e99
+    assert game_from_spec(explicit).u_attacker.max() == 1e99
+
+
+def test_integers_too_large_for_a_float_are_invalid():
+    seeds = [{"id": "s1", "label": "harmful", "prior": 10 ** 400}]
+    with pytest.raises(InvalidGameError, match="too large for a float"):
+        game_from_spec(_edited(seeds=seeds))
+
+
+def _sized(n_x, n_a, n_d, turns=1):
+    return {"seqgame": 1, "name": "sized_v1",
+            "seeds": [{"id": f"x{i}", "label": "benign", "prior": 1.0 / n_x} for i in range(n_x)],
+            "attacks": [f"a{i}" for i in range(n_a)], "responses": [f"d{i}" for i in range(n_d)],
+            "refusals": ["d0"], "turns": turns}
+
+
+@pytest.mark.parametrize(("shape", "fragment"), [
+    ((1000, 1000, 1000, 1), "1,000 × 1,000 × 1,000 = 1,000,000,000 cells"),
+    ((2, 3, 2, 10 ** 9), "1,000,000,000 turns × 12 cells"),
+    ((100, 100, 100, 51), "51 turns × 1,000,000 cells"),
+])
+def test_games_too_large_fail_before_any_allocation(shape, fragment):
+    import tracemalloc
+
+    from seqgame.errors import GameTooLargeError
+
+    spec = _sized(*shape)
+    tracemalloc.start()
+    try:
+        with pytest.raises(GameTooLargeError) as info:
+            game_from_spec(spec)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert fragment in str(info.value) and "GiB" in str(info.value)
+    assert peak < 20 * 2 ** 20  # nothing of the game's size was allocated
+
+
+def test_limits_allow_a_game_just_under_them():
+    from seqgame.model.limits import MAX_PROFILE_CELLS
+
+    game = game_from_spec(_sized(100, 100, 100, turns=MAX_PROFILE_CELLS // 1_000_000))
+    assert game.shape == (100, 100, 100) and game.turns == 50
+
+
+def test_a_large_spec_loads_and_solves_in_linear_time(tmp_path):
+    """10^5 seeds: loading and solving is linear (the O(n^2) lookups are gone)."""
+    import time
+
+    from seqgame.solvers.concepts import solve
+
+    n = 100_000
+    spec = _sized(n, 2, 2)
+    spec["unsafe"] = {f"x{i}": {"a1": {"d1": 0.5}} for i in range(0, n, 2)}
+    path = tmp_path / "big.json"
+    path.write_text(json.dumps(spec))
+    start = time.perf_counter()
+    game = load_game(path)
+    solution = solve(game, "spne")
+    elapsed = time.perf_counter() - start
+    assert game.shape == (n, 2, 2) and game.seed_index(f"x{n - 1}") == n - 1
+    assert solution.profile.defender.shape[-1] == 2
+    assert elapsed < 60  # about 5 s on an idle core; quadratic code took hours
+
+
+def test_a_directory_given_as_a_spec_says_so(tmp_path):
+    with pytest.raises(UnknownGameError, match="is a directory, not a spec file"):
+        load_game(tmp_path)
