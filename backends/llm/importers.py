@@ -33,6 +33,8 @@ or-bench        ``prompt`` (``category`` in ``meta``)               —
 dan             ``vanilla`` (the question; ``text_field=            —
                 "adversarial"``: the jailbreak with the question),
                 else ``prompt``
+wildguardtest   ``prompt`` (``response`` and its labels in          ``prompt_harm_label``
+                ``meta``)                                           when not empty
 jsonl           ``text``                                            ``label`` if present
 csv             ``column=NAME``                                     ``label_column=NAME``
 ==============  ==================================================  ====================
@@ -492,6 +494,15 @@ def _dan(rec: dict, opts: dict) -> tuple[str, str | None, dict]:
     return _text(rec, "prompt"), None, meta
 
 
+def _wildguardtest(rec: dict, opts: dict) -> tuple[str, str | None, dict]:
+    text = _text(rec, "prompt")
+    own = parse_label(_get(rec, "prompt_harm_label")) if _present(rec, "prompt_harm_label") \
+        else None  # 26 WildGuardTest rows have no prompt label: kept, unlabelled
+    return text, own, _small_meta(rec, ("response", "response_refusal_label",
+                                        "response_harm_label", "adversarial", "subcategory",
+                                        "label"))
+
+
 def _jsonl(rec: dict, opts: dict) -> tuple[str, str | None, dict]:
     text = _text(rec, "text")
     own = parse_label(_get(rec, "label")) if "label" in rec else None
@@ -515,6 +526,7 @@ _FORMATS: dict[str, tuple[Callable[[dict], list[str]], Extract]] = {
     "xstest": (lambda o: ["prompt"], _xstest),
     "or-bench": (lambda o: ["prompt"], _simple("prompt", ("category",))),
     "dan": (lambda o: [], _dan),
+    "wildguardtest": (lambda o: ["prompt"], _wildguardtest),
     "jsonl": (lambda o: ["text"], _jsonl),
     "csv": (lambda o: [o["column"]] + ([o["label_column"]] if o["label_column"] else []), _csv),
 }

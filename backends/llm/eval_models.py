@@ -1,0 +1,149 @@
+"""Models of ``seqgame eval``: greedy batched HF generation, and the ``--model`` loaders.
+
+:class:`HFGenerator` answers user messages on the tokenizer's chat template (raw text when
+it has none), greedily, in left-padded batches; a prompt that does not fit the model's
+context is not generated (``None``). :func:`load_generator` loads a local HF folder, a
+``.gguf`` file (needs the ``gguf`` package) or a run's defender (the run config's model
+with its latest checkpoint's weights). torch / transformers are imported inside.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from seqgame.errors import BackendUnavailableError, InvalidConfigError
+
+if TYPE_CHECKING:
+    from .evaluate import ModelSpec
+
+class HFGenerator:
+    """Greedy, batched, left-padded HF generation on the tokenizer's chat template."""
+
+    def __init__(self, model: Any, tokenizer: Any, max_new_tokens: int, batch_size: int,
+                 device: str = "cpu", source: str = "") -> None:
+        self.model, self.tokenizer, self.device = model, tokenizer, device
+        self.max_new_tokens, self.batch_size = max_new_tokens, batch_size
+        template = getattr(tokenizer, "chat_template", None)
+        self.settings = {"engine": "transformers.generate", "decoding": "greedy",
+                         "max_new_tokens": max_new_tokens, "batch_size": batch_size,
+                         "device": device, "source": source,
+                         "prompt_format": "chat_template" if template else "plain",
+                         "chat_template": template}
+
+    def prompt(self, text: str) -> str:
+        """The prompt string of one user message."""
+        if self.settings["prompt_format"] == "plain":
+            return text
+        return self.tokenizer.apply_chat_template([{"role": "user", "content": text}],
+                                                  tokenize=False, add_generation_prompt=True)
+
+    def generate(self, texts: Sequence[str]) -> list[str | None]:
+        """One greedy reply per text; None for a prompt that does not fit the context.
+
+        A prompt fits when its tokens plus ``max_new_tokens`` fit the model's
+        ``max_position_embeddings`` (prompts are never truncated).
+        """
+        import torch
+
+        tok = self.tokenizer
+        tok.padding_side = "left"
+        plain = self.settings["prompt_format"] == "plain"
+        prompts = [self.prompt(t) for t in texts]
+        context = getattr(self.model.config, "max_position_embeddings", None)
+        fits = [context is None or len(tok(p, add_special_tokens=plain)["input_ids"])
+                + self.max_new_tokens <= context for p in prompts]
+        todo = [p for p, ok in zip(prompts, fits, strict=True) if ok]
+        self.model.eval()
+        replies: list[str] = []
+        with torch.no_grad():
+            for start in range(0, len(todo), self.batch_size):
+                enc = tok(todo[start:start + self.batch_size], return_tensors="pt",
+                          padding=True, add_special_tokens=plain).to(self.device)
+                ids = self.model.generate(**enc, do_sample=False,
+                                          max_new_tokens=self.max_new_tokens,
+                                          pad_token_id=tok.pad_token_id)
+                replies += tok.batch_decode(ids[:, enc["input_ids"].shape[1]:],
+                                            skip_special_tokens=True)
+        it = iter(replies)
+        return [next(it) if ok else None for ok in fits]
+
+
+def _run_defender(spec: ModelSpec, device: str, dtype: str) -> tuple[Any, Any]:
+    from seqgame.config import parse_options
+    from seqgame.games.catalog import load_game
+    from seqgame.runs.runner import read_run_config
+    from seqgame.runs.store import load_latest_checkpoint
+
+    from .factory import LLMRoleOptions, _model_dir
+    from .models import load_causal_lm
+    from .state import from_plain
+    from .textgame import TextGame
+
+    config = read_run_config(spec.path)
+    if config.backend != "llm":
+        raise InvalidConfigError(f"--model {spec.label!r}: a {config.backend!r} run has no "
+                                 "language model; use 'seqgame cross-eval' for tabular runs")
+    opts = parse_options(LLMRoleOptions, dict(config.defender), "defender")
+    text_game = TextGame(load_game(config.game), opts.request_label_source)
+    path = _model_dir(opts, text_game, config.seed + 1)  # the defender's seed (factory)
+    model, tok = load_causal_lm(path, opts.trust_remote_code, device=device, dtype=dtype)
+    state = load_latest_checkpoint(spec.path / "checkpoints")
+    model.load_state_dict(from_plain(state["defender"]["model"]))
+    return model, tok
+
+
+def _adapter(spec: ModelSpec, device: str, dtype: str) -> tuple[Any, Any]:
+    """A PEFT adapter on the base model its ``adapter_config.json`` names (local path)."""
+    import json
+    from pathlib import Path
+
+    from .models import load_causal_lm, load_tokenizer
+
+    try:
+        from peft import PeftModel
+    except ImportError:
+        raise BackendUnavailableError(f"--model {spec.label!r} is a PEFT adapter: pip install "
+                                      "peft") from None
+    cfg = json.loads((spec.path / "adapter_config.json").read_text(encoding="utf-8"))
+    base = cfg.get("base_model_name_or_path")
+    if not base or not Path(base).is_dir():
+        raise InvalidConfigError(f"--model {spec.label!r}: adapter_config.json names base model "
+                                 f"{base!r}, which is not a local folder; fix the path in it")
+    model, tok = load_causal_lm(Path(base), need_chat_template=False, device=device,
+                                dtype=dtype)
+    if (spec.path / "tokenizer_config.json").is_file():
+        tok = load_tokenizer(spec.path, need_chat_template=False)
+    return PeftModel.from_pretrained(model, str(spec.path)).to(device), tok
+
+
+def load_generator(spec: ModelSpec, max_new_tokens: int, batch_size: int, device: str = "cpu",
+                   dtype: str = "float32") -> HFGenerator:
+    """The generator of a ``--model`` (torch and transformers imported here)."""
+    from . import require_llm_stack
+
+    require_llm_stack()
+    if spec.kind == "run":
+        model, tok = _run_defender(spec, device, dtype)
+    elif spec.kind == "gguf":
+        import importlib.util
+
+        if importlib.util.find_spec("gguf") is None:
+            raise BackendUnavailableError(f"--model {spec.label!r}: reading .gguf files needs "
+                                          "the gguf package (pip install gguf)")
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        where, name = str(spec.path.parent), spec.path.name
+        tok = AutoTokenizer.from_pretrained(where, gguf_file=name, local_files_only=True)
+        model = AutoModelForCausalLM.from_pretrained(where, gguf_file=name,
+                                                     local_files_only=True).to(device)
+        if tok.pad_token is None:
+            tok.pad_token = tok.eos_token
+    elif spec.kind == "adapter":
+        model, tok = _adapter(spec, device, dtype)
+    else:
+        from .models import load_causal_lm
+
+        model, tok = load_causal_lm(spec.path, need_chat_template=False, device=device,
+                                    dtype=dtype)
+    return HFGenerator(model, tok, max_new_tokens, batch_size, device, spec.kind)
