@@ -4,7 +4,7 @@ For each (schedule, update rule) we run the dynamics and record, at every step, 
 defender's subgame regret (max over nodes, off path included), the defender's distance to
 the exact SPNE (total variation, mean over nodes) on ``jailbreak_v1`` and the NashConv on
 ``jailbreak_hidden_v1`` (no SPNE there: the defender cannot see the seed), each for the
-last iterate and for the time-averaged profile (THEORY.md: simultaneous and alternating
+last iterate and for the time-averaged profile (docs/theory.md: simultaneous and alternating
 gradient play cycle in the last iterate while averages converge; optimism fixes the last
 iterate).
 

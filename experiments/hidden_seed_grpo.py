@@ -1,12 +1,12 @@
 """What GRPO learns when the defender cannot see the seed (``--game``, a hidden-seed game).
 
-The default game, ``disguise_mixed_v1`` (THEORY.md's disguise toy), is small enough for
+The default game, ``disguise_mixed_v1`` (docs/theory.md's disguise toy), is small enough for
 the exact perfect Bayesian equilibrium; ``jailbreak_hidden_v1`` is too large for the exact
 PBE (the reference then falls back to the defender's best response, as noted in the JSON).
 
 The hidden-seed game is a signaling game: at an attack a the defender should refuse iff
 the posterior μ(a) = P(harmful | a) exceeds the threshold μ*(a) at which refusing and
-complying pay the same (THEORY.md: μ* = r_ref / (r_harm + 2·r_ref) = 1/4 when complied
+complying pay the same (docs/theory.md: μ* = r_ref / (r_harm + 2·r_ref) = 1/4 when complied
 harmful answers are always unsafe; here unsafe probabilities vary, so μ*(a) is computed
 per attack from the seeds that can send a). We co-evolve tabular GRPO (MAGIC schedule) with
 TRL's ``scale_rewards`` = ``group`` (divide by the group's std, MAGIC eq. 5), ``batch`` and

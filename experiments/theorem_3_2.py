@@ -1,6 +1,6 @@
 """Where MAGIC's Theorem 3.2 holds and where it stops: exact solvers on many small games.
 
-Six measurements (THEORY.md, issues 3 and 11), all with exact solvers, no sampling:
+Six measurements (docs/theory.md, issues 3 and 11), all with exact solvers, no sampling:
 
 1. Random full-observation games with a safe fallback (refusal never unsafe): every SPNE
    (strong and weak tie-breaking) is pointwise safe.

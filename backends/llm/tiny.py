@@ -2,7 +2,7 @@
 
 Used by tests and the CPU demo; nothing downloads anything. The tokenizer is a byte-level
 BPE trained with the ``tokenizers`` library on a text game's corpus, with **Qwen2's own
-pre-tokenizer** (FIELD.md: ``AutoTokenizer`` on a Qwen2 model returns ``Qwen2Tokenizer``,
+pre-tokenizer** (docs/field-notes.md: ``AutoTokenizer`` on a Qwen2 model returns ``Qwen2Tokenizer``,
 which installs Qwen2's pre-tokenizer; training with the same one keeps encodings equal
 either way) and a ChatML chat template. Both are deterministic for a given seed and
 corpus and are saved with ``save_pretrained`` (weights as safetensors).

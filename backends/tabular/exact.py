@@ -1,7 +1,7 @@
 """Exact full-information learners, for comparison with GRPO.
 
 * :class:`BestResponseLearner` — each step plays an exact best response to the frozen
-  opponent (alternating best response cycles on some games; THEORY.md).
+  opponent (alternating best response cycles on some games; docs/theory.md).
 * :class:`FictitiousPlayLearner` — best response to the running average of every
   opponent table it has trained against (Brown 1951; averages converge at ≈ t^-1/2 in
   zero-sum games).

@@ -3,7 +3,7 @@
 A toy of one model playing both roles: a shared table Z ``(X, A)`` enters the attacker's
 logit of attack a at seed x and the defender's logit of every non-refusal answer at
 (x, a); each role adds its own head b (L2-penalised by ``l2``: the finite-capacity proxy of
-THEORY.md, so that behaviour must go through Z). With ``share: false`` each role gets its
+docs/theory.md, so that behaviour must go through Z). With ``share: false`` each role gets its
 own Z (same architecture, separate parameters) — the control.
 
 Each step records ``gradient_cosine``: the cosine between the two roles' exact expected

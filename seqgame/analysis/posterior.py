@@ -3,7 +3,7 @@
 :func:`posterior_safety` checks that every supported answer has r_D ≥ 0 in expectation over
 the belief μ_h at its information set (on the path Bayes' rule, off the path the prior over
 the seeds allowed to send the attack, :func:`default_beliefs`), and reports the posterior
-and the robust (worst-case over senders) fallback values (THEORY.md, "Hidden seed").
+and the robust (worst-case over senders) fallback values (docs/theory.md, "Hidden seed").
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ class PosteriorSafetyReport:
         beliefs: float ``(H, X)``; posterior_reward: float ``(H, D)``, Σ_x μ_h(x) r_D.
         fallback: float ``(H,)``, max_d of posterior_reward (the posterior fallback value).
         robust_fallback: float ``(H,)``, max_d min over senders of r_D: ≥ 0 iff some answer
-            is safe whatever the hidden seed (the worst-case criterion of THEORY.md).
+            is safe whatever the hidden seed (the worst-case criterion of docs/theory.md).
         violations: ``(label, response, posterior reward, probability)`` tuples.
     """
 

@@ -12,7 +12,7 @@
 * :func:`expected_safety` — Self-RedTeam's guarantee: at every attack on the path the
   defender's reward is ≥ 0 *in expectation* over the seed posterior and its own answers.
 * :func:`unsafe_mass_bound` — for approximate policies: regret ε at a node bounds the
-  probability of a negative-reward answer there by ε / gap (THEORY.md).
+  probability of a negative-reward answer there by ε / gap (docs/theory.md).
 
 r_D is the per-turn defender payoff U_D[x, a, d] (with MAGIC's weights, r_D ≥ 0 ⇔ safe).
 """

@@ -1,4 +1,4 @@
-"""Toy games for the solvers and the theory (THEORY.md), as data; the catalog lists them.
+"""Toy games for the solvers and the theory (docs/theory.md), as data; the catalog lists them.
 
 * :func:`disguise_game` — the hidden-seed "disguise" toy. A harmful seed sends an
   ``explicit`` attack or, for a disguise cost c, an ``ambiguous`` one; a benign seed sends

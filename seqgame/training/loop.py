@@ -5,7 +5,7 @@
 copy of the other as it is at that step, so ``eval_every`` never changes training) and
 measures every evaluated step exactly with :func:`seqgame.analysis.metrics.evaluate` on the
 learners' Markov tables — both the **last iterate** and the **time average** (every step,
-reach-weighted as CFR's average policy; THEORY.md: gradient dynamics cycle in the last
+reach-weighted as CFR's average policy; docs/theory.md: gradient dynamics cycle in the last
 iterate while averages converge). A :class:`~seqgame.training.schedules.ScheduleConfig`
 decides who trains at each step (MAGIC's alternating / ASR-aware modes and the ablations).
 

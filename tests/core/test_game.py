@@ -21,7 +21,7 @@ def _game(**kw):
 
 
 def test_magic_reward_table():
-    """THEORY.md: refuse/comply give +1.5/-1.5 on harmful, +0.5/+1.5 on benign."""
+    """docs/theory.md: refuse/comply give +1.5/-1.5 on harmful, +0.5/+1.5 on benign."""
     g = _game()
     u_d = g.u_defender
     assert u_d[0, 0, 0] == pytest.approx(1.5)  # harmful, refused, safe

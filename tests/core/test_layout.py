@@ -1,4 +1,4 @@
-"""Import direction and project hygiene (DESIGN.md)."""
+"""Import direction and project hygiene (docs/architecture.md)."""
 
 import re
 import subprocess
@@ -29,7 +29,7 @@ def test_ci_runs_the_readme_test_command():
 
 
 def test_core_type_checks():
-    """STYLE.md: the core package type-checks (mypy is pinned in the dev extra)."""
+    """docs/contributing.md: the core package type-checks (mypy is pinned in the dev extra)."""
     out = subprocess.run([sys.executable, "-m", "mypy", "seqgame"], cwd=ROOT,
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]

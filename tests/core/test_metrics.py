@@ -31,7 +31,7 @@ def _random_profile(g, rng):
 
 
 def test_non_credible_threat_is_nash_but_has_subgame_regret():
-    """THEORY.md: entry deterrence's (out, fight) is a NE that NashConv cannot fault."""
+    """docs/theory.md: entry deterrence's (out, fight) is a NE that NashConv cannot fault."""
     g = seqgame.load_game("entry_deterrence")
     threat = Profile.from_arrays(g, np.array([[1.0, 0.0]]), np.array([[[1.0, 0.0], [1.0, 0.0]]]))
     m = evaluate(g, threat)
@@ -124,7 +124,7 @@ def test_profile_validation_errors():
 
 
 def test_regret_bounds_unsafe_mass():
-    """THEORY.md: regret eps at a node bounds the negative-reward mass by eps / gap."""
+    """docs/theory.md: regret eps at a node bounds the negative-reward mass by eps / gap."""
     g = seqgame.load_game("jailbreak_v1")
     rng = np.random.default_rng(3)
     for _ in range(20):

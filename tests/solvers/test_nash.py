@@ -79,7 +79,7 @@ def test_zero_sum_lp_value_matches_spne_on_jailbreak():
     profile = result.equilibria[0]
     assert result.values[0][0] == pytest.approx(spne(game).value_attacker, abs=1e-7)
     assert evaluate(game, profile).nash_conv == pytest.approx(0.0, abs=1e-7)
-    # every Nash equilibrium is pointwise safe on path (THEORY.md)
+    # every Nash equilibrium is pointwise safe on path (docs/theory.md)
     assert all(not v.on_path for v in pointwise_safety(game, profile).violations)
 
 

@@ -114,7 +114,7 @@ def test_multi_turn_refused():
 def test_commitment_lures_harmful_seeds_with_on_path_compliance():
     # below mu* the PBE pools on 'ambiguous' (defender value 1.05, ASR 1); the committed
     # defender complies with *explicit* harmful prompts w.p. 0.8 so the harmful seed
-    # (indifferent: 1.4 either way) leaves the disguise channel (THEORY.md, commitment)
+    # (indifferent: 1.4 either way) leaves the disguise channel (docs/theory.md, commitment)
     game = disguise_game(0.15, 0.6)
     res = stackelberg(game, "defender")
     assert res.value_leader == pytest.approx(1.14)

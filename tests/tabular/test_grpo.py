@@ -188,7 +188,7 @@ def test_layout_and_masked_softmax(game):
 
 
 def test_attacker_exploration_trains_off_path_subgames(game):
-    # THEORY.md: on-policy GRPO never trains attacks the attacker does not play; a
+    # docs/theory.md: on-policy GRPO never trains attacks the attacker does not play; a
     # trembling-hand attacker (exploration ε) drives the defender toward the SPNE off path.
     from seqgame import evaluate
     from seqgame.backends.tabular.factory import build_learners
