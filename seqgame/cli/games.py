@@ -8,7 +8,7 @@ import json
 from seqgame.errors import SeqgameError
 from seqgame.games.catalog import game_names, load_game
 from seqgame.model.spec import dump_spec, game_to_spec
-from seqgame.solvers.concepts import CONCEPTS, solve
+from seqgame.solvers.concepts import CONCEPTS, NASH_METHODS, solve
 
 
 def _games(args: argparse.Namespace) -> int:
@@ -113,7 +113,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "stackelberg: follower ties for / against the leader (default strong)")
     p.add_argument("--leader", choices=["attacker", "defender"], default=None,
                    help="leader role for stackelberg")
-    p.add_argument("--method", choices=["auto", "lp", "enumerate"], default=None,
-                   help="nash: zero-sum LP, vertex enumeration of all equilibria, or auto")
+    p.add_argument("--method", choices=list(NASH_METHODS), default=None,
+                   help="nash: auto (default), lp (zero-sum LP), enumerate (every extreme "
+                   "equilibrium), lemke_howson (one equilibrium), sequence_form (multi-turn)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_solve)
