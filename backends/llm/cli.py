@@ -12,6 +12,9 @@ CONFIG (YAML) keys:
 
 torch / transformers / TRL are imported inside the handler only.
 
+``seqgame export RUN_DIR --role defender|attacker --out DIR [--adapter-only]``: a run's
+trained policy as a Hugging Face folder (:mod:`seqgame.backends.llm.export`).
+
 ``seqgame data build-game``: benchmark files → a text-game spec (seeds with text, label and
 source), through :mod:`seqgame.backends.llm.importers`::
 
@@ -90,12 +93,40 @@ def _sft(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export(args: argparse.Namespace) -> int:
+    from seqgame.model.game import Role
+
+    from . import require_llm_stack
+
+    require_llm_stack()
+    from .export import export_policy
+
+    out = export_policy(Path(args.run_dir), Role.parse(args.role), Path(args.out),
+                        adapter_only=args.adapter_only)
+    kind = "adapter" if args.adapter_only else "model"
+    print(f"{args.role} {kind} of {args.run_dir} written to {out} (safetensors, tokenizer, "
+          "chat template)")
+    return 0
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    """Register ``sft`` and ``data``."""
+    """Register ``sft``, ``export`` and ``data``."""
     p = sub.add_parser("sft", help="attacker SFT warm-up on an attack pool (LLM backend)")
     p.add_argument("config", help="SFT config YAML (see docs/llm-backend.md)")
     p.set_defaults(func=_sft)
+    p = sub.add_parser("export", help="write a run's trained policy as a Hugging Face folder")
+    p.add_argument("run_dir", help="run directory (LLM backend)")
+    p.add_argument("--role", choices=["attacker", "defender"], required=True)
+    p.add_argument("--out", required=True, help="new folder to write")
+    p.add_argument("--adapter-only", action="store_true",
+                   help="write the LoRA adapter alone (default: merged into the base)")
+    p.set_defaults(func=_export)
     _add_data_parser(sub)
+    from .evaluate import add_eval_parser
+    from .judge_cli import add_judge_parser
+
+    add_eval_parser(sub)
+    add_judge_parser(sub)
 
 
 def _source_arg(value: str, flag: str) -> tuple[str, Path]:

@@ -21,10 +21,24 @@ carry ``text``, e.g. ``jailbreak_text_v1``). Options per role (unknown keys rais
 ``judge``
     ``{"kind": "rule"}`` (default), ``{"kind": "hf", "model_path", "guard"}`` or
     ``{"kind": "http", "base_url", "model", "guard", ...}``, each with ``on_unparseable``
-    (default ``skip``); see :func:`~seqgame.backends.llm.judges.judge_from_config`.
+    (default ``skip``); see :func:`~seqgame.backends.llm.judge_config.judge_from_config`.
 ``best_of_k``
     attacker only: score each rewrite against the best of K sampled defender replies
     (AdvGame; an integer >= 1, default 1 = MAGIC; see :mod:`~seqgame.backends.llm.scoring`).
+``lora``
+    ``{r, alpha, dropout, target_modules, seed}`` (:class:`~seqgame.backends.llm.lora.LoRAOptions`):
+    train a LoRA adapter over the frozen model instead of its full weights (the SFT
+    warm-up then trains the adapter too).
+``shared_base``
+    ``true`` under **both** roles (same ``model``, both with ``lora``): one base model in
+    memory with an ``attacker`` and a ``defender`` adapter (:mod:`~seqgame.backends.llm.lora`).
+    It is a role option because the core run config knows nothing of models.
+``plan``
+    memory planning only (:class:`~seqgame.backends.llm.preflight.PlanOptions`:
+    ``gpu_memory_gib`` (141, an H200), ``prompt_tokens``, ``architecture``, ``judge_gib``).
+``allow_low_precision``
+    train bf16/fp16 parameters anyway (refused by default: see
+    :class:`~seqgame.backends.llm.learner.GRPOLearner`).
 ``request_label_source`` (``seed`` | ``rewrite``), ``n_samples`` (samples per node when
 estimating the policy table), ``trust_remote_code`` (off), ``device``, ``dtype``,
 ``attn_implementation`` (e.g. ``flash_attention_2`` on GPU).
@@ -49,7 +63,8 @@ from seqgame.errors import InvalidConfigError
 from seqgame.model.game import Role, SequentialGame
 
 from . import require_llm_stack
-from .judges import Judge, judge_from_config
+from .judge_config import judge_from_config
+from .judges import Judge
 from .textgame import TextGame
 
 
@@ -70,6 +85,10 @@ class LLMRoleOptions:
     dtype: str = "float32"
     attn_implementation: str | None = None
     best_of_k: int | None = None
+    lora: dict[str, Any] | None = None
+    shared_base: bool = False
+    allow_low_precision: bool = False
+    plan: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.n_samples < 1:
@@ -117,27 +136,104 @@ def _model_dir(options: LLMRoleOptions, text_game: TextGame, seed: int) -> Path:
     return out
 
 
-def build_learner(role: Role, game: SequentialGame, options: dict[str, Any], seed: int) -> Any:
-    """One role's learner (see the module docstring)."""
+def _lora_options(opts: LLMRoleOptions, role: Role) -> Any:
+    from .lora import LoRAOptions
+
+    if opts.lora is None:
+        if opts.shared_base:
+            raise InvalidConfigError(
+                f"{role.value}.shared_base: a shared base needs lora on both roles (set "
+                f"{role.value}.lora, e.g. {{r: 16, alpha: 32}})")
+        return None
+    return parse_options(LoRAOptions, dict(opts.lora), f"{role.value}.lora")
+
+
+def preflight(config: dict[str, Any], plan_only: bool = False) -> list[str]:
+    """The backend's preflight hook (:func:`seqgame.backends.llm.preflight.preflight`)."""
+    from .preflight import preflight as run_preflight
+
+    return run_preflight(config, plan_only)
+
+
+def _role_setup(role: Role, game: SequentialGame | None, options: dict[str, Any]
+                ) -> tuple[LLMRoleOptions, Any, int, Any]:
+    """Parse and check a role's options before anything heavy: (opts, grpo, best_of_k, lora)."""
     opts = parse_options(LLMRoleOptions, dict(options or {}), role.value)
     grpo_opts = _grpo_options(opts, role)
-    best_of_k = _best_of_k(opts, role, game)
+    best_of_k = _best_of_k(opts, role, game) if game is not None else 1
+    lora = _lora_options(opts, role)
+    return opts, grpo_opts, best_of_k, lora
+
+
+def _load(opts: LLMRoleOptions, text_game: TextGame, seed: int) -> tuple[Any, Any]:
+    require_llm_stack()
+    from .models import load_causal_lm
+
+    _check_device(opts.device, "model")
+    return load_causal_lm(_model_dir(opts, text_game, seed),
+                          trust_remote_code=opts.trust_remote_code, device=opts.device,
+                          attn_implementation=opts.attn_implementation, dtype=opts.dtype)
+
+
+def build_learner(role: Role, game: SequentialGame, options: dict[str, Any], seed: int,
+                  shared: tuple[Any, Any] | None = None) -> Any:
+    """One role's learner (see the module docstring).
+
+    ``shared``: ``(peft model, tokenizer)`` of a shared base that already carries this
+    role's adapter (named after the role); ``None`` loads the role's own model.
+    """
+    opts, grpo_opts, best_of_k, lora = _role_setup(role, game, options)
     require_llm_stack()
     _check_device(opts.device, role.value)
     from .learner import GRPOLearner
-    from .models import load_causal_lm
+    from .lora import adapter_scope, attach_lora
 
     text_game = TextGame(game, opts.request_label_source)
-    path = _model_dir(opts, text_game, seed)
-    model, tokenizer = load_causal_lm(path, trust_remote_code=opts.trust_remote_code,
-                                      device=opts.device,
-                                      attn_implementation=opts.attn_implementation,
-                                      dtype=opts.dtype)
-    judge = build_judge(opts.judge, text_game)
+    judge = build_judge(opts.judge, text_game)  # its options are checked before any loading
+    if shared is not None:
+        (model, tokenizer), adapter = shared, role.value
+    else:
+        model, tokenizer = _load(opts, text_game, seed)
+        adapter = None
+        if lora is not None:
+            model, adapter = attach_lora(model, lora), "default"
     if opts.sft is not None:
-        _warmup(model, tokenizer, text_game, dict(opts.sft), opts.device, role)
+        with adapter_scope(model, adapter, trainable=True):
+            _warmup(model, tokenizer, text_game, dict(opts.sft), opts.device, role)
     return GRPOLearner(role, text_game, model, tokenizer, judge, grpo_opts,
-                       n_samples=opts.n_samples, device=opts.device, best_of_k=best_of_k)
+                       n_samples=opts.n_samples, device=opts.device, best_of_k=best_of_k,
+                       adapter=adapter, allow_low_precision=opts.allow_low_precision)
+
+
+def shared_base_model(game: SequentialGame, attacker_options: dict[str, Any],
+                      defender_options: dict[str, Any], seed: int) -> tuple[Any, Any] | None:
+    """The shared base with ``attacker`` and ``defender`` adapters, or None (not shared).
+
+    Raises:
+        InvalidConfigError: ``shared_base`` on one role only, different models, devices,
+            dtypes, or a role without ``lora``.
+    """
+    a, _, _, a_lora = _role_setup(Role.ATTACKER, game, attacker_options)
+    d, _, _, d_lora = _role_setup(Role.DEFENDER, game, defender_options)
+    if not (a.shared_base or d.shared_base):
+        return None
+    if not (a.shared_base and d.shared_base):
+        raise InvalidConfigError(
+            "shared_base is set on one role only: set shared_base: true under both attacker "
+            "and defender (one base model carries both adapters)")
+    for key in ("model", "tiny_dir", "tiny", "device", "dtype", "trust_remote_code",
+                "attn_implementation"):
+        if getattr(a, key) != getattr(d, key):
+            raise InvalidConfigError(
+                f"shared_base: attacker.{key} = {getattr(a, key)!r} but defender.{key} = "
+                f"{getattr(d, key)!r}: both roles must name the same base model settings")
+    require_llm_stack()
+    from .lora import add_role_adapter, attach_lora
+
+    model, tokenizer = _load(a, TextGame(game, a.request_label_source), seed)
+    model = attach_lora(model, a_lora, Role.ATTACKER.value)
+    add_role_adapter(model, d_lora, Role.DEFENDER.value)
+    return model, tokenizer
 
 
 def _grpo_options(opts: LLMRoleOptions, role: Role) -> Any:
@@ -190,7 +286,12 @@ def _warmup(model: Any, tokenizer: Any, text_game: TextGame, sft: dict[str, Any]
 
 def build_learners(game: SequentialGame, attacker_options: dict[str, Any],
                    defender_options: dict[str, Any], seed: int) -> tuple[Any, Any]:
-    """``(attacker, defender)`` GRPO learners for the text game ``game``."""
-    attacker = build_learner(Role.ATTACKER, game, attacker_options, seed)
-    defender = build_learner(Role.DEFENDER, game, defender_options, seed + 1)
+    """``(attacker, defender)`` GRPO learners for the text game ``game``.
+
+    With ``shared_base`` both learners hold the same model object (one base, two adapters;
+    the tiny base is built from ``seed``).
+    """
+    shared = shared_base_model(game, attacker_options, defender_options, seed)
+    attacker = build_learner(Role.ATTACKER, game, attacker_options, seed, shared)
+    defender = build_learner(Role.DEFENDER, game, defender_options, seed + 1, shared)
     return attacker, defender

@@ -6,7 +6,12 @@ and a fresh ``GRPOTrainer`` with a phase seed, then trains ``steps`` GRPO steps.
 learner owns the optimizer (AdamW) and one LR schedule spanning all phases and passes
 them as ``optimizers=(opt, sched)`` (FIELD.md: calling ``train()`` again restarts TRL's
 schedule, step counter and data order). ``bf16=False`` and no gradient checkpointing
-(both slow on CPU; TRL's defaults are the opposite).
+(both slow on CPU; TRL's defaults are the opposite). With a LoRA ``adapter``
+(:mod:`~seqgame.backends.llm.lora`) only the adapter is optimised and checkpointed, and it
+is the active adapter during its phases. One GRPO step is one generation batch; with
+micro-batching (``per_device_train_batch_size``, ``gradient_accumulation_steps``) a step
+can make several optimizer updates on it (TRL's ``steps_per_generation``). After each
+phase TRL's patched ``forward`` is removed from the model (it would alias copies).
 
 MAGIC rollout semantics (arXiv 2602.01539, Phase 2):
 
@@ -57,6 +62,13 @@ from seqgame.model.game import Observation, Role
 from .episodes import AttackerActor, DefenderActor, Past, decision_points, play_on
 from .history import Exchange
 from .judges import DEFAULT_MAX_ERROR_RATE, Judge, JudgeStats, Verdict
+from .lora import (
+    adapter_parameters,
+    adapter_scope,
+    adapter_state,
+    load_adapter_state,
+    strip_forward_patch,
+)
 from .policy import GenerationOptions, LMPolicy
 from .scoring import check_best_of_k, judge_rewards, score_attacks
 from .state import from_plain, to_plain
@@ -90,9 +102,28 @@ class GRPOOptions:
             ``batch`` or ``none`` (Dr. GRPO: keeps the payoff scale, so a harmful
             compliance (−1.5 vs +1.5) weighs more than a benign refusal (0.5 vs 1.5)).
         weight_decay: AdamW weight decay.
-        use_vllm / vllm_mode: TRL's vLLM generation (GPU extra; ``colocate`` or ``server``).
+        top_k, top_p, repetition_penalty: the one sampling policy of the role: TRL's
+            sampling, the frozen opponent's and evaluation's all use these values
+            (:meth:`GenerationOptions.sampling_kwargs`; the checkpoint's
+            ``generation_config`` never fills in).
+        per_device_train_batch_size: completions per forward/backward micro-batch (default:
+            the whole step, ``prompts_per_step × G``); it must divide the step's batch.
+        gradient_accumulation_steps: micro-batches per optimizer update; it must divide the
+            number of micro-batches per step, and the step then makes
+            ``batch / (per_device × accumulation)`` updates on one generation batch
+            (MAGIC: two mini-batch updates per batch, so the PPO clip can bind).
+        steps_per_generation: TRL's micro-batches per generation batch; derived (batch /
+            per_device) and, when given, checked against that.
+        mask_truncated_completions: completions cut at ``max_completion_length`` get no
+            loss (MAGIC masks them); they are still judged for the step's statistics.
+        use_vllm / vllm_mode: TRL's vLLM generation (GPU extra; ``colocate`` or ``server``);
+            ``vllm_gpu_memory_utilization`` is a colocated engine's share of the GPU (TRL's
+            default 0.3). Untested here (no GPU).
+        continuous_batching: TRL's generation with transformers' continuous batching
+            instead of ``generate`` (``benchmarks/bench_llm_gpu.py`` compares them; GPU).
         bf16, gradient_checkpointing: off by default (2–5× slower on CPU, FIELD.md); turn
-            them on for GPU runs of real models.
+            them on for GPU runs of real models (``bf16`` is autocast over the trainable
+            parameters' float32 master weights).
     """
 
     learning_rate: float = 1e-3
@@ -109,8 +140,17 @@ class GRPOOptions:
     weight_decay: float = 0.0
     use_vllm: bool = False
     vllm_mode: str = "colocate"
+    vllm_gpu_memory_utilization: float = 0.3
+    continuous_batching: bool = False
     bf16: bool = False
     gradient_checkpointing: bool = False
+    top_k: int = 0
+    top_p: float = 1.0
+    repetition_penalty: float = 1.0
+    per_device_train_batch_size: int | None = None
+    gradient_accumulation_steps: int = 1
+    steps_per_generation: int | None = None
+    mask_truncated_completions: bool = False
 
     def __post_init__(self) -> None:
         if not self.learning_rate > 0:
@@ -141,11 +181,68 @@ class GRPOOptions:
             raise InvalidConfigError(f"temperature = {self.temperature!r}: use a number > 0")
         if self.weight_decay < 0:
             raise InvalidConfigError(f"weight_decay = {self.weight_decay!r}: use >= 0")
+        if not 0 < self.vllm_gpu_memory_utilization < 1:
+            raise InvalidConfigError(
+                f"vllm_gpu_memory_utilization = {self.vllm_gpu_memory_utilization!r}: a share "
+                "of the GPU in (0, 1)")
+        self.generation()  # validates top_k, top_p and repetition_penalty
+        self.updates_per_step  # noqa: B018 (validates the micro-batching)
+
+    def generation(self, batch_size: int = 64) -> GenerationOptions:
+        """The role's sampling policy (shared by TRL, the opponent and evaluation)."""
+        if self.top_k < 0 or not 0 < self.top_p <= 1:
+            raise InvalidConfigError(
+                f"top_k = {self.top_k!r}, top_p = {self.top_p!r}: use top_k >= 0 (0 = off) and "
+                "top_p in (0, 1]")
+        return GenerationOptions(max_new_tokens=self.max_completion_length,
+                                 temperature=self.temperature, top_k=self.top_k,
+                                 top_p=self.top_p, batch_size=batch_size,
+                                 repetition_penalty=self.repetition_penalty)
+
+    @property
+    def micro_batch(self) -> int:
+        """Completions per forward/backward pass (``per_device_train_batch_size``)."""
+        return self.per_device_train_batch_size or self.batch_size
+
+    @property
+    def updates_per_step(self) -> int:
+        """Optimizer updates per GRPO step (one generation batch); validates the sizes."""
+        b, p, a = self.batch_size, self.micro_batch, self.gradient_accumulation_steps
+        if p < 1 or b % p:
+            raise InvalidConfigError(
+                f"per_device_train_batch_size = {p}: it must divide the step's batch of "
+                f"prompts_per_step x num_generations = {b} completions")
+        micro = b // p
+        if self.steps_per_generation is not None and self.steps_per_generation != micro:
+            raise InvalidConfigError(
+                f"steps_per_generation = {self.steps_per_generation}: one step is one "
+                f"generation batch of {b} completions = {micro} micro-batches of {p}; set it to "
+                f"{micro} or leave it out")
+        if a < 1 or micro % a:
+            raise InvalidConfigError(
+                f"gradient_accumulation_steps = {a}: it must divide the {micro} micro-batches "
+                f"of {p} completions in a step of {b}")
+        return micro // a
 
     @property
     def batch_size(self) -> int:
         """Completions per step (prompts × G); a multiple of G by construction."""
         return self.prompts_per_step * self.num_generations
+
+
+def check_precision(params: Sequence[Any], allow_low_precision: bool, role: str) -> None:
+    """Refuse trainable parameters below float32 (see :class:`GRPOLearner`) unless allowed."""
+    import torch
+
+    if not params:
+        raise InvalidConfigError(f"the {role} has no trainable parameters: check lora / model")
+    low = sorted({str(p.dtype).removeprefix("torch.") for p in params if p.dtype != torch.float32})
+    if low and not allow_low_precision:
+        raise InvalidConfigError(
+            f"{role}: trainable parameters in {low}: an AdamW update at lr ~1e-6 is below "
+            "bf16's resolution (after 3 steps only 1.6% of bf16 weights change, 82% in "
+            "float32); use dtype: float32 with grpo.bf16: true (autocast), or lora (float32 "
+            "adapters over a bf16 base), or set allow_low_precision: true to train anyway")
 
 
 def check_group_size(batch_size: int, num_generations: int) -> None:
@@ -162,6 +259,15 @@ class GRPOLearner:
 
     ``best_of_k`` (attacker only, default 1 = MAGIC): score each rewrite against the best
     of K sampled defender replies (AdvGame; :mod:`~seqgame.backends.llm.scoring`).
+
+    ``adapter``: the PEFT adapter this learner trains (LoRA, :mod:`~seqgame.backends.llm.lora`);
+    only its parameters are optimised and checkpointed. ``None``: full fine-tuning.
+
+    **Precision**: every trainable parameter must be float32 (with ``bf16`` autocast, or
+    LoRA adapters in float32 over a bf16 base). A bf16 optimizer on full weights barely
+    moves them (after 3 AdamW steps at lr 1e-6 on a 7B model, 1.6% of the bf16 weights and
+    no norm weight changed, against 82% in float32: the update is below bf16's resolution),
+    so it is refused unless ``allow_low_precision`` is set.
     """
 
     def __init__(
@@ -176,6 +282,8 @@ class GRPOLearner:
         n_samples: int = 8,
         device: str = "cpu",
         best_of_k: int = 1,
+        adapter: str | None = None,
+        allow_low_precision: bool = False,
     ) -> None:
         import torch
 
@@ -197,15 +305,20 @@ class GRPOLearner:
         check_group_size(self.options.batch_size, self.options.num_generations)
         if getattr(tokenizer, "chat_template", None) is None:
             raise InvalidConfigError("the tokenizer has no chat template: set one before training")
-        gen = generation or GenerationOptions(
-            max_new_tokens=self.options.max_completion_length,
-            temperature=self.options.temperature,
-        )
-        self._policy = LMPolicy(self._role, text_game, model, tokenizer, gen, n_samples, device)
+        if adapter is not None and self.options.beta > 0:
+            raise InvalidConfigError(
+                f"beta = {self.options.beta}: a KL term with lora is not supported (TRL would add "
+                "a 'ref' adapter per phase); use beta: 0 (MAGIC's value)")
+        gen = generation or self.options.generation()
+        self.adapter = adapter
+        self._policy = LMPolicy(self._role, text_game, model, tokenizer, gen, n_samples, device,
+                                adapter=adapter)
         self.device = device
+        params = (list(model.parameters()) if adapter is None
+                  else adapter_parameters(model, adapter))
+        check_precision(params, allow_low_precision, self._role.value)
         self.optimizer = torch.optim.AdamW(
-            model.parameters(), lr=self.options.learning_rate,
-            weight_decay=self.options.weight_decay,
+            params, lr=self.options.learning_rate, weight_decay=self.options.weight_decay,
         )
         total = self.options.total_steps
         linear = self.options.lr_schedule == "linear"
@@ -456,12 +569,66 @@ class GRPOLearner:
             return [float(r) for r in reward]
         return rows, reward_fn
 
+    def grpo_config(self, steps: int, output_dir: str, seed: int) -> Any:
+        """TRL's ``GRPOConfig`` of a phase of ``steps`` GRPO steps (one generation batch each).
+
+        Raises:
+            InvalidConfigError: TRL derived another generation batch than the step's (e.g.
+                under ``accelerate launch`` with several processes, where each process takes
+                ``per_device_train_batch_size`` of it: divide it by the process count).
+        """
+        from trl import GRPOConfig
+
+        opts = self.options
+        updates = opts.updates_per_step
+        config = GRPOConfig(
+            output_dir=output_dir,
+            max_steps=steps * updates,
+            per_device_train_batch_size=opts.micro_batch,
+            gradient_accumulation_steps=opts.gradient_accumulation_steps,
+            steps_per_generation=opts.batch_size // opts.micro_batch,
+            num_generations=opts.num_generations,
+            max_completion_length=opts.max_completion_length,
+            mask_truncated_completions=opts.mask_truncated_completions,
+            temperature=opts.temperature,
+            top_k=opts.top_k,
+            top_p=opts.top_p,
+            repetition_penalty=opts.repetition_penalty,
+            learning_rate=opts.learning_rate,
+            epsilon=opts.epsilon,
+            beta=opts.beta,
+            loss_type=opts.loss_type,
+            scale_rewards=opts.scale_rewards,
+            bf16=opts.bf16,
+            fp16=False,
+            activation_checkpointing=opts.gradient_checkpointing,
+            use_cpu=self.device == "cpu",
+            use_vllm=opts.use_vllm,
+            vllm_mode=opts.vllm_mode,
+            vllm_gpu_memory_utilization=opts.vllm_gpu_memory_utilization,
+            use_transformers_continuous_batching=opts.continuous_batching,
+            logging_steps=1,
+            save_strategy="no",
+            report_to="none",
+            disable_tqdm=True,
+            seed=seed,
+            data_seed=seed,
+        )
+        if config.generation_batch_size != opts.batch_size:
+            raise InvalidConfigError(
+                f"TRL's generation batch is {config.generation_batch_size} completions, not the "
+                f"step's {opts.batch_size} (per_device_train_batch_size {opts.micro_batch} x "
+                f"{config.world_size} processes x steps_per_generation "
+                f"{config.steps_per_generation}): with several processes divide "
+                "per_device_train_batch_size by their number")
+        return config
+
     def train_against(self, opponent: LMPolicy, steps: int, rng: np.random.Generator
                       ) -> list[dict[str, float]]:
         """Train ``steps`` GRPO steps against the frozen ``opponent``; one record per step."""
         from datasets import Dataset
         from transformers import PrinterCallback, TrainerCallback
-        from trl import GRPOConfig, GRPOTrainer
+        from trl import GRPOTrainer
 
         if steps < 1:
             raise InvalidConfigError(f"steps = {steps!r}: a phase needs >= 1 step")
@@ -489,36 +656,12 @@ class GRPOLearner:
                                      if k in _TRL_KEYS and isinstance(v, int | float)})
 
         phase_seed = int(rng.integers(2**31))
-        with tempfile.TemporaryDirectory(prefix="seqgame-grpo-") as tmp:
-            config = GRPOConfig(
-                output_dir=tmp,
-                max_steps=steps,
-                per_device_train_batch_size=opts.batch_size,
-                num_generations=opts.num_generations,
-                max_completion_length=opts.max_completion_length,
-                temperature=opts.temperature,
-                learning_rate=opts.learning_rate,
-                epsilon=opts.epsilon,
-                beta=opts.beta,
-                loss_type=opts.loss_type,
-                scale_rewards=opts.scale_rewards,
-                bf16=opts.bf16,
-                fp16=False,
-                activation_checkpointing=opts.gradient_checkpointing,
-                use_cpu=self.device == "cpu",
-                use_vllm=opts.use_vllm,
-                vllm_mode=opts.vllm_mode,
-                logging_steps=1,
-                save_strategy="no",
-                report_to="none",
-                disable_tqdm=True,
-                seed=phase_seed,
-                data_seed=phase_seed,
-            )
+        with tempfile.TemporaryDirectory(prefix="seqgame-grpo-") as tmp, \
+                adapter_scope(self.model, self.adapter, trainable=True):
             trainer = GRPOTrainer(
                 model=self.model,
                 reward_funcs=[reward_fn],
-                args=config,
+                args=self.grpo_config(steps, tmp, phase_seed),
                 train_dataset=Dataset.from_dict(rows),
                 processing_class=self.tokenizer,
                 optimizers=(self.optimizer, self.scheduler),
@@ -526,30 +669,41 @@ class GRPOLearner:
             )
             # TRL prints every log dict when tqdm is off; our records carry them instead.
             trainer.remove_callback(PrinterCallback)
-            trainer.train()
-        records = []
-        for i, st in enumerate(stats[:steps]):
-            rec = {"step": float(self.steps + i + 1), "phase": float(self.phases), **st}
-            if i < len(trl_logs):
-                rec.update(trl_logs[i])
-            # Undefined rates (e.g. no harmful seed in a step) are left out: JSON has no NaN.
-            records.append({k: v for k, v in rec.items()
-                            if not isinstance(v, float) or math.isfinite(v)})
+            try:
+                trainer.train()
+            finally:
+                # TRL's fused LM head stays on the model and closes over its forward: drop it
+                # (the next phase's trainer adds its own), so copies never alias the live model.
+                strip_forward_patch(self.model)
+        records = [self._record(i, st, trl_logs, opts.updates_per_step)
+                   for i, st in enumerate(stats[:steps])]
         self.steps += steps
         self.phases += 1
         return records
 
+    def _record(self, i: int, stats: dict[str, Any], trl_logs: list[dict[str, float]],
+                updates: int) -> dict[str, float]:
+        """Step ``i``'s record: its statistics and the mean of its updates' TRL logs."""
+        rec = {"step": float(self.steps + i + 1), "phase": float(self.phases), **stats}
+        logs = trl_logs[i * updates:(i + 1) * updates]
+        for key in {k for log in logs for k in log}:
+            rec[key] = float(np.mean([log[key] for log in logs if key in log]))
+        # Undefined rates (e.g. no harmful seed in a step) are left out: JSON has no NaN.
+        return {k: v for k, v in rec.items() if not isinstance(v, float) or math.isfinite(v)}
+
     # ---------------------------------------------------------------- checkpoints
     def state_dict(self) -> dict[str, Any]:
-        """Model weights, optimizer and scheduler states, counters and the judge's stats.
+        """Weights (only the adapter's with lora), optimizer, scheduler, counters, judge stats.
 
         Plain data (JSON values and NumPy arrays, :mod:`~seqgame.backends.llm.state`), so a
         checkpoint never pickles; ``judge_stats`` is a plain dict of ints, so a resumed run
         continues the judge's error and unparseable counts (and rates) of the first.
         """
+        weights = ({"model": to_plain(self.model.state_dict())} if self.adapter is None
+                   else {"adapter": to_plain(adapter_state(self.model, self.adapter))})
         return {
             "role": self._role.value,
-            "model": to_plain(self.model.state_dict()),
+            **weights,
             "optimizer": to_plain(self.optimizer.state_dict()),
             "scheduler": to_plain(self.scheduler.state_dict()),
             "steps": self.steps,
@@ -563,7 +717,15 @@ class GRPOLearner:
             raise InvalidConfigError(
                 f"checkpoint is for the {state.get('role')!r} learner, not {self._role.value!r}"
             )
-        self.model.load_state_dict(from_plain(state["model"]))
+        key = "model" if self.adapter is None else "adapter"
+        if key not in state:
+            raise InvalidConfigError(
+                f"checkpoint of the {self._role.value} has no {key!r} weights: it was written "
+                f"{'with' if key == 'model' else 'without'} lora; resume with the same config")
+        if self.adapter is None:
+            self.model.load_state_dict(from_plain(state["model"]))
+        else:
+            load_adapter_state(self.model, self.adapter, from_plain(state["adapter"]))
         self.optimizer.load_state_dict(from_plain(state["optimizer"]))
         self.scheduler.load_state_dict(from_plain(state["scheduler"]))
         self.steps = int(state["steps"])

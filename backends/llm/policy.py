@@ -28,6 +28,7 @@ import numpy as np
 from seqgame.errors import InvalidConfigError
 from seqgame.model.game import Role, SequentialGame
 
+from .lora import adapter_scope, freeze_copy, frozen_version, strip_forward_patch
 from .textgame import TextGame, is_refusal
 
 
@@ -40,12 +41,30 @@ class GenerationOptions:
     top_k: int = 0
     top_p: float = 1.0
     batch_size: int = 64
+    repetition_penalty: float = 1.0
 
     def __post_init__(self) -> None:
         if self.max_new_tokens < 1 or self.batch_size < 1:
             raise InvalidConfigError("max_new_tokens and batch_size must be >= 1")
         if not self.temperature > 0:
             raise InvalidConfigError(f"temperature = {self.temperature!r}: use > 0")
+        if not self.repetition_penalty > 0:
+            raise InvalidConfigError(
+                f"repetition_penalty = {self.repetition_penalty!r}: use > 0 (1.0 = none)")
+
+    def sampling_kwargs(self, greedy: bool = False) -> dict[str, Any]:
+        """Explicit ``generate`` arguments: the checkpoint's ``generation_config`` never fills in.
+
+        transformers merges a model's saved ``generation_config`` (e.g. Qwen2.5's
+        repetition_penalty 1.05) into every value left unset, while TRL's sampling passes
+        its own; setting every value here makes the opponent, evaluation and TRL's
+        sampling (:meth:`GRPOOptions.generation`) draw from one distribution.
+        """
+        if greedy:
+            return {"do_sample": False, "repetition_penalty": self.repetition_penalty,
+                    "temperature": None, "top_k": None, "top_p": None}
+        return {"do_sample": True, "temperature": self.temperature, "top_k": self.top_k,
+                "top_p": self.top_p, "repetition_penalty": self.repetition_penalty}
 
 
 class LMPolicy:
@@ -60,8 +79,11 @@ class LMPolicy:
         generation: GenerationOptions | None = None,
         n_samples: int = 8,
         device: str = "cpu",
+        adapter: str | None = None,
     ) -> None:
         self._role = Role.parse(role)
+        self.adapter = adapter
+        self._frozen_version: int | None = None
         self.text_game = text_game
         self.model = model
         self.tokenizer = tokenizer
@@ -96,23 +118,22 @@ class LMPolicy:
         """Complete each prompt once (sampled with ``seed``, or greedily)."""
         import torch
 
+        self._check_fresh()
         tok, gen = self.tokenizer, self.generation
         tok.padding_side = "left"
         was_training = self.model.training
         self.model.eval()
         out: list[str] = []
-        with torch.random.fork_rng(devices=[]), torch.no_grad():
+        with torch.random.fork_rng(devices=[]), torch.no_grad(), \
+                adapter_scope(self.model, self.adapter):
             torch.manual_seed(seed)
             for start in range(0, len(prompts), gen.batch_size):
                 chunk = list(prompts[start : start + gen.batch_size])
                 enc = tok(chunk, return_tensors="pt", padding=True, add_special_tokens=False)
                 enc = enc.to(self.device)
-                kwargs: dict[str, Any] = {"do_sample": not greedy}
-                if not greedy:
-                    kwargs.update(temperature=gen.temperature, top_k=gen.top_k, top_p=gen.top_p)
                 ids = self.model.generate(
                     **enc, max_new_tokens=gen.max_new_tokens, pad_token_id=tok.pad_token_id,
-                    **kwargs,
+                    **gen.sampling_kwargs(greedy),
                 )
                 out += tok.batch_decode(ids[:, enc["input_ids"].shape[1] :],
                                         skip_special_tokens=True)
@@ -132,11 +153,35 @@ class LMPolicy:
         return self.generate(prompts, int(rng.integers(2**31)), greedy)
 
     def snapshot(self) -> LMPolicy:
-        """Return a frozen deep copy (weights copied; cheap for tiny models, costly for 7B)."""
+        """Return a frozen copy of this policy.
+
+        With an adapter (LoRA), only the adapter's weights are copied, into
+        ``<adapter>_frozen`` on the same model (:func:`~.lora.freeze_copy`); a later
+        snapshot of the same role overwrites them, so an older snapshot refuses to act.
+        Without one, the whole model is deep-copied after dropping any instance-level
+        ``forward`` patch (TRL's fused LM head closes over the live model's forward: a copy
+        that kept it would run the live weights; :func:`~.lora.strip_forward_patch`).
+        """
+        if self.adapter is not None:
+            name = freeze_copy(self.model, self.adapter)
+            snap = LMPolicy(self._role, self.text_game, self.model, self.tokenizer,
+                            self.generation, self.n_samples, self.device, adapter=name)
+            snap._frozen_version = frozen_version(self.model, name)
+            return snap
         frozen = copy.deepcopy(self.model)
+        strip_forward_patch(frozen)
         frozen.requires_grad_(False)
+        frozen.eval()
         return LMPolicy(self._role, self.text_game, frozen, self.tokenizer, self.generation,
                         self.n_samples, self.device)
+
+    def _check_fresh(self) -> None:
+        if self._frozen_version is None or self.adapter is None:
+            return
+        if frozen_version(self.model, self.adapter) != self._frozen_version:
+            raise InvalidConfigError(
+                f"this {self._role.value} snapshot was overwritten by a later snapshot of the "
+                "same role (adapter snapshots share one frozen adapter): take a new snapshot")
 
     # ---------------------------------------------------------------- tables
     def probabilities(self, game: SequentialGame, seed: int = 0) -> np.ndarray:

@@ -18,7 +18,7 @@ from typing import Any
 from seqgame import runs
 from seqgame.errors import BackendUnavailableError, InvalidConfigError
 from seqgame.runs.figures import plot_run
-from seqgame.runs.runner import last_checkpoint_step
+from seqgame.runs.runner import backend, last_checkpoint_step
 
 DEMO_GROUP = "seqgame.demos"
 
@@ -56,7 +56,8 @@ def print_summary(summary: dict[str, Any], run_dir: Path | None, seconds: float)
         d = "n/a" if dist is None else f"{dist['defender']:.3f}/{dist['defender_mean']:.3f}"
         print(f"{label:16}{_fmt(m['asr']):>8}{_fmt(m['over_refusal']):>11}"
               f"{_fmt(m['subgame_regret_max']):>13}{d:>16}")
-    print("(dist. SPNE: defender total variation to the exact SPNE, max/mean over all nodes)")
+    print("(dist. SPNE: defender distance to the SPNE set, nearest best response, max/mean "
+          "over reachable nodes)")
     th = summary.get("theorem_3_2", {})
     if "spne_pointwise_safe" in th:
         verdict = "pointwise SAFE" if th["spne_pointwise_safe"] else (
@@ -90,6 +91,11 @@ def _train(args: argparse.Namespace) -> int:
         if not args.config:
             raise InvalidConfigError("give a CONFIG.yaml, or --resume RUN_DIR")
         config = runs.load_config(args.config, args.set or [])
+        if args.check or args.plan_only:
+            _preflight(config, plan_only=args.plan_only)
+            print("preflight passed")
+            return 0
+        _preflight(config, plan_only=False)
         run_dir = Path(args.out) if args.out else runs.new_run_dir(config)
         try:
             result = runs.train(config, run_dir, progress=True)
@@ -97,6 +103,26 @@ def _train(args: argparse.Namespace) -> int:
             return _interrupted(run_dir)
     print_summary(result.extra["summary"], result.extra["run_dir"], time.perf_counter() - start)
     return 0
+
+
+def _preflight(config: runs.RunConfig, plan_only: bool) -> None:
+    """Run the backend's optional ``preflight(config_dict, plan_only)`` hook and print it.
+
+    A backend without the hook has nothing to check. A failing hook raises a
+    :class:`~seqgame.errors.InvalidConfigError` whose optional ``lines`` (the report) are
+    printed before it propagates.
+    """
+    hook = getattr(backend(config.backend), "preflight", None)
+    if hook is None:
+        return
+    try:
+        lines = hook(config.to_dict(), plan_only=plan_only)
+    except InvalidConfigError as exc:
+        for line in getattr(exc, "lines", []):
+            print(line)
+        raise
+    for line in lines:
+        print(line)
 
 
 def _interrupted(run_dir: Path) -> int:
@@ -152,6 +178,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="override a config value, e.g. --set schedule.freq=10 (repeatable)")
     p.add_argument("--out", help="run directory (default runs/<name>/<timestamp>-s<seed>)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run")
+    p.add_argument("--check", action="store_true",
+                   help="only run the backend's preflight checks and memory plan, then stop")
+    p.add_argument("--plan-only", action="store_true",
+                   help="with --check: only the memory plan (no package/GPU/path checks)")
     p.set_defaults(func=_train)
 
     p = sub.add_parser("plot", help="draw a run directory's figures (figures/*.png)")

@@ -148,3 +148,32 @@ def test_multi_turn_run_resumes_identically(tmp_path, monkeypatch):
     again = store.read_jsonl(tmp_path / "run/metrics.jsonl")
     for key in ("attacker/reward", "attacker/turns_played", "asr", "over_refusal"):
         assert again[3][key] == pytest.approx(recs[3][key])
+
+
+LORA = {"r": 8, "alpha": 16}
+
+
+@pytest.mark.parametrize("shared_base", [False, True], ids=["lora", "shared-base"])
+def test_demo_config_runs_with_lora(tmp_path, shared_base):
+    """The demo's own config (SFT warm-up included) with lora on both roles, 2 steps."""
+    data = {**DEMO_CONFIG, "steps": 2, "eval_every": 2, "checkpoint_every": 2, "plot": False,
+            "schedule": {**DEMO_CONFIG["schedule"], "freq": 1}}
+    for role in ("attacker", "defender"):
+        data[role] = {**DEMO_CONFIG[role], "lora": LORA, "shared_base": shared_base,
+                      "tiny_dir": str(tmp_path / "tiny")}
+    runs.train(runs.RunConfig.from_dict(data), tmp_path / "run")
+    recs = store.read_jsonl(tmp_path / "run/metrics.jsonl")
+    assert [r["role"] for r in recs] == ["defender", "attacker"]
+    assert "asr" in recs[-1] and "defender/loss" in recs[0]
+    states = learner_states(store.load_latest_checkpoint(tmp_path / "run/checkpoints"))
+    assert sorted(s["role"] for s in states) == ["attacker", "defender"]
+    assert all("adapter" in s and "model" not in s for s in states)  # adapters only
+
+
+def learner_states(tree):
+    """Every learner state (a dict with a ``role`` and ``optimizer``) inside a checkpoint."""
+    if isinstance(tree, dict):
+        if "role" in tree and "optimizer" in tree:
+            return [tree]
+        return [s for v in tree.values() for s in learner_states(v)]
+    return []

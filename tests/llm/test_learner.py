@@ -236,3 +236,72 @@ def test_table_defender_under_attack_observation(text_game, tiny_dir):
 def checkpoint_round_trip(state):
     """A learner state written to and read back from a checkpoint file's bytes (no pickle)."""
     return decode_checkpoint(encode_checkpoint(state), "test.ckpt")
+
+
+def captured_gradients(text_game, tiny_dir, **micro):
+    """The gradients of one GRPO step's first optimizer update (after TRL's accumulation)."""
+    from tests.llm.test_lora import varied_rewards
+
+    judge = RuleJudge({s.text: s.harmful for s in text_game.game.seeds})
+    opts = GRPOOptions(learning_rate=1e-3, prompts_per_step=2, num_generations=2,
+                       max_completion_length=4, **micro)
+    ma, ta = load_causal_lm(tiny_dir)
+    md, td = load_causal_lm(tiny_dir)
+    att = GRPOLearner(Role.ATTACKER, text_game, ma, ta, judge, opts)
+    dfd = varied_rewards(GRPOLearner(Role.DEFENDER, text_game, md, td, judge, opts))
+    grads = []
+
+    def hook(optimizer, args, kwargs):
+        grads.append([p.grad.detach().clone() for g in optimizer.param_groups
+                      for p in g["params"]])
+    dfd.optimizer.register_step_pre_hook(hook)
+    recs = dfd.train_against(att.policy(), 1, np.random.default_rng(3))
+    return grads, recs
+
+
+def test_accumulated_gradients_equal_the_full_batch_gradient(text_game, tiny_dir):
+    full, _ = captured_gradients(text_game, tiny_dir)
+    accumulated, _ = captured_gradients(text_game, tiny_dir, per_device_train_batch_size=1,
+                                        gradient_accumulation_steps=4)
+    assert len(full) == len(accumulated) == 1  # one update per step in both
+    assert sum(float(g.abs().sum()) for g in full[0]) > 0  # a real gradient
+    for a, b in zip(full[0], accumulated[0], strict=True):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-6)
+    # two mini-batch updates per generation batch (MAGIC): two optimizer steps, one record
+    twice, recs = captured_gradients(text_game, tiny_dir, per_device_train_batch_size=2)
+    assert len(twice) == 2 and len(recs) == 1 and "loss" in recs[0]
+
+
+def test_micro_batching_rules():
+    ok = GRPOOptions(prompts_per_step=4, num_generations=4, per_device_train_batch_size=4,
+                     gradient_accumulation_steps=2)
+    assert ok.updates_per_step == 2 and ok.micro_batch == 4
+    with pytest.raises(InvalidConfigError, match="per_device_train_batch_size = 3: it must"):
+        GRPOOptions(prompts_per_step=4, num_generations=4, per_device_train_batch_size=3)
+    with pytest.raises(InvalidConfigError, match="gradient_accumulation_steps = 3"):
+        GRPOOptions(prompts_per_step=4, num_generations=4, per_device_train_batch_size=4,
+                    gradient_accumulation_steps=3)
+    with pytest.raises(InvalidConfigError, match="steps_per_generation = 2: .* set it to 4"):
+        GRPOOptions(prompts_per_step=4, num_generations=4, per_device_train_batch_size=4,
+                    steps_per_generation=2)
+    with pytest.raises(InvalidConfigError, match="repetition_penalty = 0"):
+        GRPOOptions(repetition_penalty=0.0)
+
+
+def test_one_sampling_policy_for_trl_opponent_and_evaluation(text_game, tiny_dir):
+    """A checkpoint's generation_config (Qwen2.5: repetition_penalty 1.05) never fills in."""
+    import tempfile
+
+    judge = RuleJudge({s.text: s.harmful for s in text_game.game.seeds})
+    opts = GRPOOptions(top_k=5, top_p=0.9, repetition_penalty=1.2, max_completion_length=4)
+    ma, ta = load_causal_lm(tiny_dir)
+    ma.generation_config.repetition_penalty = 1.05
+    learner = GRPOLearner(Role.DEFENDER, text_game, ma, ta, judge, opts)
+    gen = learner.policy().generation
+    kwargs = gen.sampling_kwargs()
+    with tempfile.TemporaryDirectory() as tmp:
+        trl = learner.grpo_config(1, tmp, 0)
+    for key in ("temperature", "top_k", "top_p", "repetition_penalty"):
+        assert kwargs[key] == getattr(trl, key) == getattr(opts, key)
+    assert learner.policy().snapshot().generation == gen
+    assert gen.sampling_kwargs(greedy=True)["repetition_penalty"] == 1.2
