@@ -10,12 +10,21 @@ with its latest checkpoint's weights). torch / transformers are imported inside.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from seqgame.errors import BackendUnavailableError, InvalidConfigError
 
-if TYPE_CHECKING:
-    from .evaluate import ModelSpec
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A ``--model`` value: ``label`` (as given), ``kind`` (hf, gguf, run) and ``path``."""
+
+    label: str
+    kind: str
+    path: Path
+
 
 class HFGenerator:
     """Greedy, batched, left-padded HF generation on the tokenizer's chat template."""
@@ -96,7 +105,6 @@ def _run_defender(spec: ModelSpec, device: str, dtype: str) -> tuple[Any, Any]:
 def _adapter(spec: ModelSpec, device: str, dtype: str) -> tuple[Any, Any]:
     """A PEFT adapter on the base model its ``adapter_config.json`` names (local path)."""
     import json
-    from pathlib import Path
 
     from .models import load_causal_lm, load_tokenizer
 

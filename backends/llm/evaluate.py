@@ -44,10 +44,11 @@ from typing import Any, Protocol
 
 from seqgame.errors import BackendUnavailableError, InvalidConfigError
 
-from .eval_models import HFGenerator, load_generator
+from .eval_models import HFGenerator, ModelSpec, load_generator
 from .importers import BadRow, check_format, load_rows
 
-__all__ = ["HFGenerator", "load_generator", "parse_benchmark", "parse_model", "run_eval"]
+__all__ = ["HFGenerator", "ModelSpec", "load_generator", "parse_benchmark", "parse_model",
+           "run_eval"]
 
 #: Label of rows of formats without their own (``None``: the rows must carry one).
 DEFAULT_LABEL = {"harmbench": "harmful", "strongreject": "harmful", "advbench": "harmful",
@@ -90,15 +91,6 @@ class Benchmark:
     rows: list[EvalRow]
     bad: list[BadRow] = field(default_factory=list)
     skipped: dict[str, int] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """A ``--model`` value: ``label`` (as given), ``kind`` (hf, gguf, run) and ``path``."""
-
-    label: str
-    kind: str
-    path: Path
 
 
 class Generator(Protocol):

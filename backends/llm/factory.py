@@ -148,13 +148,6 @@ def _lora_options(opts: LLMRoleOptions, role: Role) -> Any:
     return parse_options(LoRAOptions, dict(opts.lora), f"{role.value}.lora")
 
 
-def preflight(config: dict[str, Any], plan_only: bool = False) -> list[str]:
-    """The backend's preflight hook (:func:`seqgame.backends.llm.preflight.preflight`)."""
-    from .preflight import preflight as run_preflight
-
-    return run_preflight(config, plan_only)
-
-
 def _role_setup(role: Role, game: SequentialGame | None, options: dict[str, Any]
                 ) -> tuple[LLMRoleOptions, Any, int, Any]:
     """Parse and check a role's options before anything heavy: (opts, grpo, best_of_k, lora)."""
