@@ -126,10 +126,12 @@ def _preflight(config: runs.RunConfig, plan_only: bool) -> None:
 
 
 def _interrupted(run_dir: Path) -> int:
-    """One line instead of a traceback when the user stops a run with Ctrl-C."""
+    """One line instead of a traceback when the user stops a run with Ctrl-C.
+
+    N is the step of the latest checkpoint: the step a resumed run continues from.
+    """
     step = last_checkpoint_step(run_dir)
-    print(f"\nstopped; the last checkpoint is at step {step}; resume with: "
-          f"seqgame train --resume {run_dir}")
+    print(f"\nstopped at step {step}; resume with: seqgame train --resume {run_dir}")
     return 130
 
 
