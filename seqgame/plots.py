@@ -8,7 +8,7 @@
 * :func:`plot_cross_evaluation` — attacker snapshot × defender snapshot ASR heatmap
   (MAGIC Fig. 3), from :func:`seqgame.training.cross_eval.cross_evaluate`.
 
-Plots take results only: they never train, never read files (``seqgame.runs.figures``
+Plots take results only: they never train, never read files (``seqgame.runner.figures``
 reads a run folder and calls them).
 
 matplotlib is imported inside the functions (``import seqgame`` never needs it); figures

@@ -59,7 +59,7 @@ def run_demo(out_dir: Path, steps: int | None = None) -> Path:
         out_dir: the run directory (``metrics.jsonl``, ``summary.json``, checkpoints...).
         steps: override the number of co-evolution steps (tests use fewer).
     """
-    from seqgame import runs
+    from seqgame import runner as runs
     from seqgame.cli.train import print_summary
 
     from . import require_llm_stack

@@ -81,8 +81,8 @@ class HFGenerator:
 def _run_defender(spec: ModelSpec, device: str, dtype: str) -> tuple[Any, Any]:
     from seqgame.config import parse_options
     from seqgame.games.catalog import load_game
-    from seqgame.runs.runner import read_run_config
-    from seqgame.runs.store import load_latest_checkpoint
+    from seqgame.runner.launch import read_run_config
+    from seqgame.runner.store import load_latest_checkpoint
 
     from .factory import LLMRoleOptions, _model_dir
     from .models import load_causal_lm

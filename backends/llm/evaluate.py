@@ -262,7 +262,7 @@ def run_eval(models: Sequence[ModelSpec], benchmarks: Sequence[BenchmarkSpec],
              settings: EvalSettings | None = None,
              make: Callable[[ModelSpec], Generator] | None = None) -> dict[str, Any]:
     """Generate, judge and tabulate (see the module docstring); returns ``results.json``."""
-    from seqgame.runs.store import write_json_atomic
+    from seqgame.runner.store import write_json_atomic
 
     from .eval_report import metric_cells, plot_results, results_markdown
     from .judge_cli import build_judge, judge_name

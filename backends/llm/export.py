@@ -24,8 +24,8 @@ from seqgame.model.game import Role
 def restore_learner(run_dir: Path, role: Role) -> Any:
     """The ``role`` learner of the run in ``run_dir``, loaded from its latest checkpoint."""
     from seqgame.games import load_game
-    from seqgame.runs.runner import read_run_config
-    from seqgame.runs.store import load_latest_checkpoint
+    from seqgame.runner.launch import read_run_config
+    from seqgame.runner.store import load_latest_checkpoint
 
     from .factory import build_learner, shared_base_model
 

@@ -217,7 +217,7 @@ def summary_text(summary: Mapping[str, Any]) -> str:
 
 
 def _judge(args: argparse.Namespace) -> int:
-    from seqgame.runs.store import write_json_atomic, write_jsonl_atomic
+    from seqgame.runner.store import write_json_atomic, write_jsonl_atomic
 
     path = Path(args.file)
     if not path.is_file():

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from seqgame.errors import InvalidConfigError
-from seqgame.runs.store import KEEP_CHECKPOINTS
+from seqgame.runner.store import KEEP_CHECKPOINTS
 
 GIB = 2**30
 #: TRL 1.16's supported vLLM range.

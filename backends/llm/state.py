@@ -1,6 +1,6 @@
 """Learner state as checkpointable data: torch tensors ↔ NumPy arrays, no pickle.
 
-The core's checkpoint files (:mod:`seqgame.runs.checkpoint`) hold JSON trees and NumPy
+The core's checkpoint files (:mod:`seqgame.runner.checkpoint`) hold JSON trees and NumPy
 arrays only. :func:`to_plain` turns a tree of torch state (a model's ``state_dict``, an
 optimizer's, a scheduler's) into such a tree: each tensor becomes
 ``{"torch": dtype name, "array": ndarray}`` (bfloat16, which NumPy lacks, is stored as

@@ -2,7 +2,7 @@
 
 Writes ``cross_eval.json`` (the ASR and payoff matrices, the meta-game), ``cross_eval.md``
 and ``cross_evaluation.png`` (MAGIC Fig. 3) into ``--out`` (default ``RUN_DIR/cross_eval``);
-see :mod:`seqgame.runs.cross_eval_run`.
+see :mod:`seqgame.runner.cross_eval_run`.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from seqgame.runs.cross_eval_run import cross_eval_markdown, cross_evaluate_run, write_cross_eval
+from seqgame.runner.cross_eval_run import cross_eval_markdown, cross_evaluate_run, write_cross_eval
 
 
 def _cross_eval(args: argparse.Namespace) -> int:

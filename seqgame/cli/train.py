@@ -15,10 +15,10 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
-from seqgame import runs
+from seqgame import runner as runs
 from seqgame.errors import BackendUnavailableError, InvalidConfigError
-from seqgame.runs.figures import plot_run
-from seqgame.runs.runner import backend, last_checkpoint_step
+from seqgame.runner.figures import plot_run
+from seqgame.runner.launch import backend, last_checkpoint_step
 
 DEMO_GROUP = "seqgame.demos"
 

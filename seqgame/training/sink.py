@@ -2,7 +2,7 @@
 
 The loop never touches files. It hands records, phase-end snapshots and checkpoint states
 to a sink; :class:`MemorySink` keeps nothing (a run without a folder), and
-:class:`seqgame.runs.store.RunStore` writes a run folder (records, snapshots, atomic
+:class:`seqgame.runner.store.RunStore` writes a run folder (records, snapshots, atomic
 checkpoints) and restores from it.
 """
 

@@ -4,10 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from seqgame import runs
+from seqgame import runner as runs
 from seqgame.cli.train import DEMO_CONFIG
 from seqgame.games.catalog import load_game
-from seqgame.runs import runner as run_train
+from seqgame.runner import launch as run_train
 from seqgame.training.loop import coevolve
 
 # the co-evolution run configs (other helpers ship other kinds of configs there too)
@@ -43,7 +43,7 @@ def test_demo_config_is_the_shipped_magic_config():
 
 
 def test_run_modules_import_without_heavy_dependencies():
-    code = ("import sys, seqgame.cli.train, seqgame.plots, seqgame.training.loop, seqgame.runs, "
+    code = ("import sys, seqgame.cli.train, seqgame.plots, seqgame.training.loop, seqgame.runner, "
             "seqgame.training.schedules, seqgame.backends.tabular.factory; "
             "bad = [m for m in ('matplotlib', 'torch', 'tqdm') if m in sys.modules]; "
             "assert not bad, bad")

@@ -5,17 +5,17 @@ import json
 import numpy as np
 import pytest
 
-from seqgame import runs
+from seqgame import runner as runs
 from seqgame.cli import main
 from seqgame.errors import CheckpointError
 from seqgame.games.catalog import load_game
-from seqgame.runs.cross_eval_run import (
+from seqgame.runner.cross_eval_run import (
     cross_evaluate_run,
     meta_game,
     payoff_matrices,
     solve_zero_sum,
 )
-from seqgame.runs.store import load_snapshots
+from seqgame.runner.store import load_snapshots
 from seqgame.solvers.nash import matrix_equilibria
 
 SMALL = {"name": "small", "game": "example_v1", "steps": 30, "checkpoint_every": 10,

@@ -22,10 +22,11 @@ import numpy as np
 import pytest
 import yaml
 
-from seqgame import runs
+from seqgame import runner as runs
 from seqgame.cli import main
-from seqgame.runs import runner, store
-from seqgame.runs.store import RunStore
+from seqgame.runner import launch as runner
+from seqgame.runner import store
+from seqgame.runner.store import RunStore
 
 SMALL = {"name": "safety", "game": "example_v1", "steps": 40, "checkpoint_every": 10,
          "plot": False, "attacker": {"exploration": 0.1}, "defender": {"learning_rate": 0.5},

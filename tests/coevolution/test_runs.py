@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import yaml
 
-from seqgame import runs
+from seqgame import runner as runs
 from seqgame.cli import main
 from seqgame.errors import CheckpointError, InvalidConfigError, UnknownGameError
-from seqgame.runs import store
+from seqgame.runner import store
 
 SMALL = {
     "name": "small",

@@ -18,7 +18,7 @@ CORE = ROOT / "seqgame"
 
 #: Lowest first; a module may import modules of its own layer and of the layers before it.
 LAYERS = ["base", "model", "games", "analysis", "solvers", "interop", "training", "plots",
-          "runs", "cli"]
+          "runner", "cli"]
 BASE_MODULES = {"seqgame.errors", "seqgame.config", "seqgame.documents"}
 MAX_MODULE_LINES = 400
 MAX_FUNCTION_LINES = 60

@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_import_seqgame_is_light():
     code = ("import sys, seqgame, seqgame.solvers.concepts, seqgame.model.rollout, "
-            "seqgame.training.loop, seqgame.runs, seqgame.cli;"
+            "seqgame.training.loop, seqgame.runner, seqgame.cli;"
             "heavy = [m for m in ('torch', 'transformers', 'trl', 'gymnasium', 'pettingzoo',"
             " 'matplotlib', 'pyspiel') if m in sys.modules]; print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

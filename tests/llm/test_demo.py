@@ -8,14 +8,14 @@ import pytest
 import yaml
 
 import seqgame.games.catalog as catalog
-from seqgame import runs
+from seqgame import runner as runs
 from seqgame.backends.llm.demo import DEMO_CONFIG
 from seqgame.backends.llm.factory import build_learner, build_learners
 from seqgame.cli import main
 from seqgame.errors import InvalidConfigError
 from seqgame.games import builtin_game
 from seqgame.model.game import Role
-from seqgame.runs import store
+from seqgame.runner import store
 
 pytest.importorskip("trl", reason="needs the LLM stack (pip install 'seqgame[llm]')")
 

@@ -222,10 +222,10 @@ def test_cli_with_a_tiny_model_resumes(tiny_dir, tmp_path, monkeypatch, capsys):
 def test_run_defender_loads_the_checkpointed_weights(tiny_dir, tmp_path):
     import torch
 
-    from seqgame import runs
+    from seqgame import runner as runs
     from seqgame.backends.llm.state import to_plain
-    from seqgame.runs.runner import read_run_config  # noqa: F401  (the loader's reader)
-    from seqgame.runs.store import save_checkpoint
+    from seqgame.runner.launch import read_run_config  # noqa: F401  (the loader's reader)
+    from seqgame.runner.store import save_checkpoint
 
     run = tmp_path / "run"
     (run / "checkpoints").mkdir(parents=True)

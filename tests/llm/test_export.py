@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from seqgame import runs
+from seqgame import runner as runs
 from seqgame.cli import main
 from seqgame.games import builtin_game
 from seqgame.model.game import Role
-from seqgame.runs.store import save_checkpoint
+from seqgame.runner.store import save_checkpoint
 
 pytest.importorskip("peft", reason="needs peft (pip install 'seqgame[llm]')")
 pytest.importorskip("trl", reason="needs trl (pip install 'seqgame[llm]')")

@@ -24,7 +24,7 @@ from seqgame.backends.llm.judges import (
 )
 from seqgame.backends.llm.textgame import text_game
 from seqgame.errors import InvalidConfigError
-from seqgame.runs.checkpoint import decode_checkpoint, encode_checkpoint
+from seqgame.runner.checkpoint import decode_checkpoint, encode_checkpoint
 
 # Recorded outputs written from each guard's documented format.
 QWEN = {

@@ -14,7 +14,7 @@ from seqgame.backends.llm.sft import (
 )
 from seqgame.errors import InvalidConfigError
 from seqgame.model.game import Role
-from seqgame.runs.checkpoint import decode_checkpoint, encode_checkpoint
+from seqgame.runner.checkpoint import decode_checkpoint, encode_checkpoint
 from seqgame.training.table_policy import TablePolicy
 
 OPTS = GRPOOptions(learning_rate=1e-3, prompts_per_step=2, num_generations=2,

@@ -38,8 +38,8 @@ from seqgame.errors import CheckpointError, GameTooLargeError, SolverError
 from seqgame.games.catalog import load_game
 from seqgame.model.game import SequentialGame
 from seqgame.model.profile import Profile
-from seqgame.runs.config import RunConfig
-from seqgame.runs.store import load_snapshots, write_json_atomic
+from seqgame.runner.config import RunConfig
+from seqgame.runner.store import load_snapshots, write_json_atomic
 from seqgame.solvers.highs import linear_program
 from seqgame.solvers.nash import matrix_equilibria
 from seqgame.training.cross_eval import CrossEvaluation, Snapshot, cross_evaluate
@@ -181,7 +181,7 @@ def cross_evaluate_run(run_dir: str | Path) -> RunCrossEvaluation:
     Raises:
         CheckpointError: not a run folder, or it has no snapshots yet.
     """
-    from seqgame.runs.runner import read_run_config
+    from seqgame.runner.launch import read_run_config
 
     path = Path(run_dir)
     config = read_run_config(path)

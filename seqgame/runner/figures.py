@@ -7,8 +7,8 @@ from pathlib import Path
 from seqgame.errors import CheckpointError
 from seqgame.games.catalog import load_game
 from seqgame.plots import plot_attacker_mix, plot_cross_evaluation, plot_dynamics
-from seqgame.runs.config import RunConfig
-from seqgame.runs.store import load_snapshots, read_jsonl
+from seqgame.runner.config import RunConfig
+from seqgame.runner.store import load_snapshots, read_jsonl
 from seqgame.training.cross_eval import cross_evaluate
 
 

@@ -26,9 +26,9 @@ from seqgame.errors import (
 from seqgame.games.catalog import load_game
 from seqgame.model.game import SequentialGame
 from seqgame.model.spec import game_to_spec
-from seqgame.runs.config import BACKEND_GROUP, RunConfig
-from seqgame.runs.store import RunStore, load_latest_checkpoint, write_json_atomic
-from seqgame.runs.summary import summarize
+from seqgame.runner.config import BACKEND_GROUP, RunConfig
+from seqgame.runner.store import RunStore, load_latest_checkpoint, write_json_atomic
+from seqgame.runner.summary import summarize
 from seqgame.training.loop import CoevolutionResult, coevolve
 from seqgame.training.protocols import Backend, Learner
 
@@ -120,7 +120,7 @@ def finish_run(result: CoevolutionResult, config: RunConfig, path: Path) -> dict
     summary = summarize(result)
     write_json_atomic(path / "summary.json", summary)
     if config.plot:
-        from seqgame.runs.figures import plot_run
+        from seqgame.runner.figures import plot_run
 
         try:
             summary["figures"] = [str(p) for p in plot_run(path)]

@@ -2,7 +2,7 @@
 
 A run folder (``runs/<name>/<id>/``) holds ``config.json`` (the resolved config),
 ``metrics.jsonl`` (one record per step), ``snapshots/`` (both tables at every phase end),
-``checkpoints/`` (atomic, checksummed, no pickle: :mod:`seqgame.runs.checkpoint`),
+``checkpoints/`` (atomic, checksummed, no pickle: :mod:`seqgame.runner.checkpoint`),
 ``figures/*.png`` and ``summary.json``. While a run writes, it holds an exclusive lock on
 ``.lock`` (``filelock``); a second process gets "run folder in use by pid N".
 
@@ -24,7 +24,7 @@ import numpy as np
 from filelock import FileLock, Timeout
 
 from seqgame.errors import CheckpointError, InvalidConfigError
-from seqgame.runs.checkpoint import decode_checkpoint, encode_checkpoint
+from seqgame.runner.checkpoint import decode_checkpoint, encode_checkpoint
 from seqgame.training.cross_eval import Snapshot
 
 KEEP_CHECKPOINTS = 2
