@@ -97,10 +97,17 @@ def _train(args: argparse.Namespace) -> int:
             return 0
         _preflight(config, plan_only=False)
         run_dir = Path(args.out) if args.out else runs.new_run_dir(config)
-        try:
-            result = runs.train(config, run_dir, progress=True)
-        except KeyboardInterrupt:
-            return _interrupted(run_dir)
+        return _train_and_report(config, run_dir, start)
+    print_summary(result.extra["summary"], result.extra["run_dir"], time.perf_counter() - start)
+    return 0
+
+
+def _train_and_report(config: runs.RunConfig, run_dir: Path, start: float) -> int:
+    """Run ``config`` into ``run_dir`` and print its summary (one line on Ctrl-C)."""
+    try:
+        result = runs.train(config, run_dir, progress=True)
+    except KeyboardInterrupt:
+        return _interrupted(run_dir)
     print_summary(result.extra["summary"], result.extra["run_dir"], time.perf_counter() - start)
     return 0
 
@@ -164,12 +171,7 @@ def _demo(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else runs.new_run_dir(config)
     print(f"MAGIC co-evolution on {config.game}: tabular GRPO, G = 4, 64 seeds per step, "
           f"switch every 15 steps (1:1, defender first), {config.steps} steps")
-    try:
-        result = runs.train(config, out, progress=True)
-    except KeyboardInterrupt:
-        return _interrupted(out)
-    print_summary(result.extra["summary"], result.extra["run_dir"], time.perf_counter() - start)
-    return 0
+    return _train_and_report(config, out, start)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -26,7 +26,7 @@ from seqgame.analysis.metrics import evaluate
 from seqgame.errors import CheckpointError, InvalidConfigError
 from seqgame.model.game import Observation, Role, SequentialGame
 from seqgame.model.profile import Profile
-from seqgame.solvers.spne import spne, spne_set_distance
+from seqgame.solvers.spne import spne_set_distance
 from seqgame.training.cross_eval import Snapshot
 from seqgame.training.protocols import Learner, Policy
 from seqgame.training.schedules import Decision, ScheduleConfig
@@ -63,13 +63,12 @@ def _profile(game: SequentialGame, attacker: Policy, defender: Policy) -> Profil
     return Profile.from_arrays(game, attacker.probabilities(game), defender.probabilities(game))
 
 
-def _metrics(game: SequentialGame, profile: Profile, reference: Profile | None,
-             prefix: str) -> dict[str, Any]:
+def _metrics(game: SequentialGame, profile: Profile, prefix: str) -> dict[str, Any]:
     # the spne_distance_* keys: distance to the SPNE set (nearest best response at the
-    # nodes the profile reaches), not to the one tie-broken ``reference``
+    # nodes the profile reaches); defined for full observation only
     m = evaluate(game, profile).to_json()
     out = {f"{prefix}{k}": m[k] for k in METRIC_KEYS}
-    if reference is not None:
+    if game.observation is Observation.FULL:
         dist = spne_set_distance(game, profile)
         out[f"{prefix}spne_distance_defender"] = dist["defender"]
         out[f"{prefix}spne_distance_defender_mean"] = dist["defender_mean"]
@@ -88,7 +87,6 @@ class _Loop:
         self.records: list[dict[str, Any]] = []
         self.snapshots: list[Snapshot] = []
         self.time_average = TimeAverage(game)
-        self.reference = spne(game).profile if game.observation is Observation.FULL else None
         attack = schedule.no_game_attack
         self.no_game = None if attack is None else fixed_attack_policy(game, attack)
         # frozen opponents, reused while their learner has not trained (a pure saving)
@@ -166,8 +164,8 @@ class _Loop:
     def evaluate(self) -> dict[str, Any]:
         game = self.game
         last = Profile.from_arrays(game, *self.current_tables())
-        out = _metrics(game, last, self.reference, "")
-        out.update(_metrics(game, self.average(), self.reference, "avg/"))
+        out = _metrics(game, last, "")
+        out.update(_metrics(game, self.average(), "avg/"))
         mix = attacker_mix(game, last.attacker)
         out["attacker_mix"] = {a: round(float(p), 6) for a, p in zip(game.attacks, mix,
                                                                    strict=True)}
