@@ -413,21 +413,29 @@ def _container(path: Path) -> _Container:
 Extract = Callable[[dict, dict], tuple[str, "str | None", dict]]
 
 
+def _data_type(dtype: Any) -> tuple[str, str] | None:
+    """``(text kind, label)`` of a WildJailbreak ``data_type``; None when it is absent."""
+    if dtype is None or (isinstance(dtype, float) and math.isnan(dtype)):
+        return None
+    if not isinstance(dtype, str):
+        raise _Bad(f"data_type {dtype!r} is not a string")
+    if not dtype.strip():
+        return None
+    if dtype.strip() not in _WJB_TYPES:
+        raise _Bad(f"data_type {dtype.strip()[:40]!r} is not one of {sorted(_WJB_TYPES)}")
+    return _WJB_TYPES[dtype.strip()]
+
+
 def _wildjailbreak(rec: dict, opts: dict) -> tuple[str, str | None, dict]:
     field_ = opts["text_field"]
     dtype = _get(rec, "data_type")
+    typed = _data_type(dtype)
     own = None
-    if isinstance(dtype, str) and dtype.strip():
-        dtype = dtype.strip()
-        if dtype not in _WJB_TYPES:
-            raise _Bad(f"data_type {dtype[:40]!r} is not one of {sorted(_WJB_TYPES)}")
-        kind, own = _WJB_TYPES[dtype]
+    if typed is not None:
+        kind, own = typed
         if kind != field_:
             raise _Skip(f"{kind}_* rows (text field is {field_!r})")
-    elif dtype is not None and not (isinstance(dtype, float) and math.isnan(dtype)) \
-            and not isinstance(dtype, str):
-        raise _Bad(f"data_type {dtype!r} is not a string")
-    meta = {"data_type": dtype} if own else {}
+    meta = {"data_type": dtype.strip()} if own else {}
     return _text(rec, field_), own, meta
 
 
@@ -435,14 +443,10 @@ def _magic(rec: dict, opts: dict) -> tuple[str, str | None, dict]:
     dtype = _get(rec, "data_type")
     if not _present(rec, "data_type"):
         dtype = _get(rec, "extra_info.data_type")
-    own = None
-    if isinstance(dtype, str) and dtype.strip():
+    typed = _data_type(dtype)
+    own = None if typed is None else typed[1]
+    if own:
         dtype = dtype.strip()
-        if dtype not in _WJB_TYPES:
-            raise _Bad(f"data_type {dtype[:40]!r} is not one of {sorted(_WJB_TYPES)}")
-        own = _WJB_TYPES[dtype][1]
-    elif dtype is not None and not isinstance(dtype, str):
-        raise _Bad(f"data_type {dtype!r} is not a string")
     for key in ("question", "extra_info.raw_prompt"):
         if _present(rec, key):
             return _text(rec, key), own, ({"data_type": dtype} if own else {})
