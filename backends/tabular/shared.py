@@ -59,6 +59,9 @@ def cosine(u: np.ndarray, v: np.ndarray) -> float:
 class SharedGRPOLearner(GRPOLearner):
     """GRPO whose logits are a role head plus the shared table (see module docstring)."""
 
+    #: Training one role moves the shared table Z, hence the other role's policy.
+    shares_parameters = True
+
     def __init__(self, game: SequentialGame, role: Role, shared: SharedParameters,
                  **options: Any) -> None:
         if game.observation is not Observation.FULL or game.turns != 1:

@@ -46,7 +46,13 @@ class Policy(Protocol):
 
 @runtime_checkable
 class Learner(Protocol):
-    """Trains one role's policy against frozen opponents, one phase at a time."""
+    """Trains one role's policy against frozen opponents, one phase at a time.
+
+    A learner whose training also moves the *other* role's policy (parameters shared
+    between the roles, e.g. the tabular ``shared_grpo``) sets ``shares_parameters = True``;
+    :func:`~seqgame.training.loop.coevolve` then never reuses the untrained role's snapshot
+    or table. Without the attribute a role's policy changes only when it trains.
+    """
 
     @property
     def role(self) -> Role:
