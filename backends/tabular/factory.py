@@ -39,7 +39,24 @@ def _finite(v: float | None) -> bool:
 
 @dataclass(frozen=True)
 class _GRPOCommon:
-    """Options shared by ``grpo`` and ``shared_grpo`` (None: the learner's default)."""
+    """Options shared by ``grpo`` and ``shared_grpo`` (None: the learner's default).
+
+    Attributes:
+        num_generations: group size G, samples per seed (>= 2).
+        seeds_per_step: seeds drawn from the prior per step.
+        learning_rate: step size of the gradient ascent on the logits.
+        epsilon: PPO clip range of the ratio, in (0, 1).
+        beta: weight of the KL penalty towards the initial policy (>= 0).
+        num_iterations: gradient steps on each batch (the clip binds from the second).
+        scale_rewards: advantage scaling: ``group`` (TRL's default), ``batch`` or ``none``.
+        optimistic: optimistic step theta += lr (2 g_t - g_{t-1}).
+        exploration: trembling-hand rate with which the policy acts for its opponent.
+        l2: L2 penalty on the logits.
+        best_of_k: attacker: score each attack against the best of K defender replies.
+        pairwise_preference: replace each reward by its win rate within its group.
+        init_attack: attacker: the attack whose logit starts raised by ``init_bias``.
+        init_bias: the initial logit bonus of ``init_attack``.
+    """
 
     num_generations: int | None = None
     seeds_per_step: int | None = None
@@ -79,7 +96,12 @@ class _GRPOCommon:
 
 @dataclass(frozen=True)
 class GRPOOptions(_GRPOCommon):
-    """``grpo``: softmax GRPO with group-relative advantages (see :mod:`.grpo`)."""
+    """``grpo``: softmax GRPO with group-relative advantages (see :mod:`.grpo`).
+
+    Attributes:
+        parameterization: ``tabular`` (a logit per node and action) or ``features``
+            (defender logits linear in the game's attack features).
+    """
 
     parameterization: str | None = None
 
@@ -91,14 +113,24 @@ class GRPOOptions(_GRPOCommon):
 
 @dataclass(frozen=True)
 class SharedGRPOOptions(_GRPOCommon):
-    """``shared_grpo``: both roles read one shared weight table (see :mod:`.shared`)."""
+    """``shared_grpo``: both roles read one shared weight table (see :mod:`.shared`).
+
+    Attributes:
+        share: one table for both roles (default true); false gives each role its own
+            table of the same layout (a control run). Both roles must agree.
+    """
 
     share: bool | None = None
 
 
 @dataclass(frozen=True)
 class MWUOptions:
-    """``mwu``: multiplicative weights (optionally optimistic)."""
+    """``mwu``: multiplicative weights (optionally optimistic).
+
+    Attributes:
+        learning_rate: step size eta of the exponential weights (> 0).
+        optimistic: optimistic update with the last payoff counted twice.
+    """
 
     learning_rate: float | None = None
     optimistic: bool | None = None
@@ -128,7 +160,7 @@ def _validate(role: Role, options: dict[str, Any]) -> tuple[str, dict[str, Any]]
         raise InvalidConfigError(
             f"{role.value}.algorithm = {algorithm!r}: choose from {list(ALGORITHMS)}"
         )
-    parsed = parse_options(OPTIONS[algorithm], options, role.value)
+    parsed: Any = parse_options(OPTIONS[algorithm], options, role.value)
     return algorithm, {k: getattr(parsed, k) for k in options}
 
 

@@ -302,7 +302,7 @@ class GRPOLearner:
                        | ((adv < 0) & (ratio < 1 - self.epsilon)))
             clipped = float(1.0 - active.mean())
             coef = active * ratio * adv / g  # d/dlogit of ρ·A is ρ·A·(onehot − π)
-            grad = np.bincount(flat_a, weights=coef, minlength=s_total * k)
+            grad = np.bincount(flat_a, weights=coef, minlength=s_total * k).astype(float)
             grad -= np.bincount(flat_s, weights=(pi * coef[:, None]).ravel(),
                                 minlength=s_total * k)
             log_ratio = np.log(np.where(pi > 0, pi, 1.0)) - np.log(

@@ -86,7 +86,12 @@ class Solution:
 # ------------------------------------------------------------------- options per concept
 @dataclass(frozen=True)
 class SPNEOptions:
-    """Options of ``spne``."""
+    """Options of ``spne``.
+
+    Attributes:
+        tie_breaking: which pure SPNE among the defender's ties: ``strong`` the
+            attacker's best (the defender breaks ties for the first mover), ``weak`` its worst.
+    """
 
     tie_breaking: TieBreaking = TieBreaking.STRONG
 
@@ -101,7 +106,12 @@ class PBEOptions:
 
 @dataclass(frozen=True)
 class StackelbergOptions:
-    """Options of ``stackelberg``: the leading role and the follower's tie-breaking."""
+    """Options of ``stackelberg``: the leading role and the follower's tie-breaking.
+
+    Attributes:
+        leader: the role that commits to a mixed strategy first.
+        tie_breaking: how the follower breaks ties (``strong``: for the leader).
+    """
 
     leader: Role = Role.DEFENDER
     tie_breaking: TieBreaking = TieBreaking.STRONG
@@ -122,6 +132,9 @@ class NashOptions:
     else vertex enumeration, falling back to Lemke–Howson (one equilibrium) when the
     enumeration is too large. ``lp``, ``enumerate``, ``lemke_howson`` and ``sequence_form``
     force one method.
+
+    Attributes:
+        method: ``auto``, ``lp``, ``enumerate``, ``lemke_howson`` or ``sequence_form``.
     """
 
     method: str = "auto"
