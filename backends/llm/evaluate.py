@@ -46,6 +46,7 @@ from seqgame.errors import BackendUnavailableError, InvalidConfigError
 
 from .eval_models import HFGenerator, ModelSpec, load_generator
 from .importers import BadRow, check_format, load_rows
+from .judges import seed_labels
 
 __all__ = ["HFGenerator", "ModelSpec", "load_generator", "parse_benchmark", "parse_model",
            "run_eval"]
@@ -147,8 +148,8 @@ def parse_model(value: str) -> ModelSpec:
                                      "(no config.json)")
         return ModelSpec(value, "run", Path(head))
     path = Path(value)
-    if path.suffix == ".gguf" and path.is_file():
-        return ModelSpec(value, "gguf", path)
+    if value.startswith("gguf:") or (path.suffix == ".gguf" and path.is_file()):
+        return ModelSpec(value, "gguf", path)  # gguf:NAME: a packaged model (gguf.py)
     if path.is_dir() and (path / "adapter_config.json").is_file():
         return ModelSpec(value, "adapter", path)
     if path.is_dir() and (path / "config.json").is_file():
@@ -215,6 +216,7 @@ class EvalSettings:
     batch_size: int = 16
     device: str = "cpu"
     dtype: str = "float32"
+    chat_template: str | None = None
 
     def __post_init__(self) -> None:
         if self.max_new_tokens < 1 or self.batch_size < 1:
@@ -281,13 +283,14 @@ def run_eval(models: Sequence[ModelSpec], benchmarks: Sequence[BenchmarkSpec],
     if make is None:
         def make(m: ModelSpec) -> Generator:
             return load_generator(m, settings.max_new_tokens, settings.batch_size,
-                                  settings.device, settings.dtype)
+                                  settings.device, settings.dtype, settings.chat_template)
     cache: dict[str, Any] = {}
 
     def judges(bench: Benchmark) -> Any:
         key = bench.spec.name if judge.get("kind", "rule") == "rule" else ""
         if key not in cache:
-            cache[key] = build_judge(judge, {r.text: r.label == "harmful" for r in bench.rows})
+            cache[key] = build_judge(judge, seed_labels(
+                ((r.text, r.label == "harmful") for r in bench.rows), bench.spec.name))
         return cache[key]
 
     gen_settings = {}
@@ -323,7 +326,8 @@ def _eval(args: argparse.Namespace) -> int:
     if not models or not benchmarks:
         raise InvalidConfigError("eval needs at least one --model and one --benchmark "
                                  "FORMAT=FILE")
-    settings = EvalSettings(args.max_new_tokens, args.batch_size, args.device, args.dtype)
+    settings = EvalSettings(args.max_new_tokens, args.batch_size, args.device, args.dtype,
+                            args.chat_template)
     out = Path(args.out)
     results = run_eval(models, benchmarks, judge_options(args.judge), out, args.limit, settings)
     print((out / "results.md").read_text(encoding="utf-8"))
@@ -349,4 +353,6 @@ def add_eval_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=16, help="prompts per generate call")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
     p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+    p.add_argument("--chat-template", default=None, metavar="FILE|TEXT",
+                   help="template for models without one (a run's defender keeps its own)")
     p.set_defaults(func=_eval)

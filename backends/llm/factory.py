@@ -6,7 +6,12 @@ carry ``text``, e.g. ``jailbreak_text_v1``). Options per role (unknown keys rais
 
 ``model``
     ``tiny`` (build a tiny random Qwen2 model and tokenizer in ``tiny_dir``, offline,
-    deterministic from ``seed``) or a local directory saved with ``save_pretrained``.
+    deterministic from ``seed``), a local directory saved with ``save_pretrained``, or a
+    GGUF file (``PATH.gguf``, or ``gguf:gemma3-270m`` from its pip packages), dequantised
+    once to a cached safetensors folder (:mod:`~seqgame.backends.llm.gguf`).
+``chat_template``
+    a ``.jinja`` file or the template text, for a (base) model whose tokenizer has none
+    (e.g. ``experiments/configs/chat_template_plain.jinja``); it replaces the tokenizer's.
 ``tiny_dir``, ``tiny``
     where to build the tiny model (default: a cache folder under the system temp dir,
     keyed by game and seed) and its shape (:class:`~seqgame.backends.llm.tiny.TinyConfig`).
@@ -14,8 +19,9 @@ carry ``text``, e.g. ``jailbreak_text_v1``). Options per role (unknown keys rais
     :class:`~seqgame.backends.llm.learner.GRPOOptions` fields.
 ``sft``
     :class:`~seqgame.backends.llm.sft.SFTOptions` fields, run once when the learner is
-    built. Attacker: MAGIC's Phase 1 on ``pool`` (an attack-pool JSONL; ``canonical``
-    writes the text game's own pool). Defender: a stand-in for the instruct model MAGIC
+    built. Attacker: MAGIC's Phase 1 on ``pool`` (our attack-pool JSONL or MAGIC's alpaca
+    JSON array, :mod:`~seqgame.backends.llm.sft`; ``canonical`` writes the text game's own
+    pool). Defender: a stand-in for the instruct model MAGIC
     starts from — safe on the attacks in ``aligned`` (default ``[direct]``), 50/50 on every
     other attack (see :func:`~seqgame.backends.llm.sft.reply_dataset`).
 ``judge``
@@ -39,6 +45,20 @@ carry ``text``, e.g. ``jailbreak_text_v1``). Options per role (unknown keys rais
 ``allow_low_precision``
     train bf16/fp16 parameters anyway (refused by default: see
     :class:`~seqgame.backends.llm.learner.GRPOLearner`).
+``prompts``
+    the prompt templates (:mod:`~seqgame.backends.llm.prompts`): ``toy``, ``magic``, a
+    mapping of templates (optionally ``base: toy|magic`` plus overrides) or a YAML/JSON
+    file path. One set per run: give it under one role (the other takes it) or the same
+    under both. Default: the game's (``magic`` for games with an ``unclassified`` attack,
+    e.g. those of ``seqgame data build-game``; ``toy`` otherwise, e.g. ``jailbreak_text_v1``).
+``heldout``
+    real-scale metrics (:class:`~seqgame.backends.llm.scoring.HeldOutOptions`: ``seeds``
+    (64), ``every`` (15), ``seed`` (the run's), ``tables`` (true)): a fixed sample of
+    seeds per label that neither role trains on; after every ``every``-th step of a role
+    its records add ``heldout_asr``, ``heldout_refusal_harmful``,
+    ``heldout_compliance_benign``, ``heldout_format_rate``, ``heldout_unclassified_rate``,
+    ``heldout_judge_error_rate`` (greedy play judged by the run's judge); with ``tables``
+    the policy tables are estimated on those seeds only. One per run, like ``prompts``.
 ``request_label_source`` (``seed`` | ``rewrite``), ``n_samples`` (samples per node when
 estimating the policy table), ``trust_remote_code`` (off), ``device``, ``dtype``,
 ``attn_implementation`` (e.g. ``flash_attention_2`` on GPU).
@@ -64,7 +84,9 @@ from seqgame.model.game import Role, SequentialGame
 
 from . import require_llm_stack
 from .judge_config import judge_from_config
-from .judges import Judge
+from .judges import Judge, seed_labels
+from .prompts import load_prompts, shared_prompts
+from .scoring import shared_heldout
 from .textgame import TextGame
 
 
@@ -73,6 +95,7 @@ class LLMRoleOptions:
     """One role's options under ``backend: llm`` (see the module docstring)."""
 
     model: str = "tiny"
+    chat_template: str | None = None
     tiny_dir: str | None = None
     tiny: dict[str, Any] = field(default_factory=dict)
     grpo: dict[str, Any] = field(default_factory=dict)
@@ -89,6 +112,8 @@ class LLMRoleOptions:
     shared_base: bool = False
     allow_low_precision: bool = False
     plan: dict[str, Any] | None = None
+    prompts: Any = None
+    heldout: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.n_samples < 1:
@@ -98,6 +123,10 @@ class LLMRoleOptions:
                 f"request_label_source = {self.request_label_source!r}: use 'seed' or 'rewrite'")
         if not (self.device == "cpu" or self.device.startswith(("cuda", "mps"))):
             raise InvalidConfigError(f"device = {self.device!r}: use cpu, cuda or cuda:N")
+        if self.chat_template is not None:
+            from .models import read_chat_template
+
+            read_chat_template(self.chat_template)  # a bad file fails before any loading
 
 
 def _check_device(device: str, role: str) -> None:
@@ -112,14 +141,19 @@ def _check_device(device: str, role: str) -> None:
 
 def build_judge(options: dict[str, Any] | None, text_game: TextGame) -> Judge:
     """Build the judge described by ``options`` (see the module docstring)."""
-    return judge_from_config(options, {s.text or "": s.harmful for s in text_game.game.seeds})
+    g = text_game.game
+    labels = seed_labels(((s.text or "", s.harmful) for s in g.seeds), f"game {g.name!r}")
+    return judge_from_config(options, labels,
+                             request_labels=text_game.request_label_source == "rewrite")
 
 
 def _model_dir(options: LLMRoleOptions, text_game: TextGame, seed: int) -> Path:
     from .tiny import TinyConfig, build_tiny_model, tiny_key
 
     if options.model != "tiny":
-        return Path(options.model)
+        from .models import resolve_model_path
+
+        return resolve_model_path(options.model)
     tiny = parse_options(TinyConfig, {"seed": seed, **options.tiny}, "tiny")
     key = tiny_key(text_game.corpus(), tiny)
     default = Path(tempfile.gettempdir()) / "seqgame-tiny" / f"{text_game.game.name}-{key}"
@@ -165,7 +199,8 @@ def _load(opts: LLMRoleOptions, text_game: TextGame, seed: int) -> tuple[Any, An
     _check_device(opts.device, "model")
     return load_causal_lm(_model_dir(opts, text_game, seed),
                           trust_remote_code=opts.trust_remote_code, device=opts.device,
-                          attn_implementation=opts.attn_implementation, dtype=opts.dtype)
+                          attn_implementation=opts.attn_implementation, dtype=opts.dtype,
+                          chat_template=opts.chat_template)
 
 
 def build_learner(role: Role, game: SequentialGame, options: dict[str, Any], seed: int,
@@ -181,7 +216,8 @@ def build_learner(role: Role, game: SequentialGame, options: dict[str, Any], see
     from .learner import GRPOLearner
     from .lora import adapter_scope, attach_lora
 
-    text_game = TextGame(game, opts.request_label_source)
+    text_game = TextGame(game, opts.request_label_source,
+                         load_prompts(opts.prompts, f"{role.value}.prompts"))
     judge = build_judge(opts.judge, text_game)  # its options are checked before any loading
     if shared is not None:
         (model, tokenizer), adapter = shared, role.value
@@ -195,7 +231,8 @@ def build_learner(role: Role, game: SequentialGame, options: dict[str, Any], see
             _warmup(model, tokenizer, text_game, dict(opts.sft), opts.device, role)
     return GRPOLearner(role, text_game, model, tokenizer, judge, grpo_opts,
                        n_samples=opts.n_samples, device=opts.device, best_of_k=best_of_k,
-                       adapter=adapter, allow_low_precision=opts.allow_low_precision)
+                       adapter=adapter, allow_low_precision=opts.allow_low_precision,
+                       heldout=_heldout_options(opts))
 
 
 def shared_base_model(game: SequentialGame, attacker_options: dict[str, Any],
@@ -214,8 +251,8 @@ def shared_base_model(game: SequentialGame, attacker_options: dict[str, Any],
         raise InvalidConfigError(
             "shared_base is set on one role only: set shared_base: true under both attacker "
             "and defender (one base model carries both adapters)")
-    for key in ("model", "tiny_dir", "tiny", "device", "dtype", "trust_remote_code",
-                "attn_implementation"):
+    for key in ("model", "chat_template", "tiny_dir", "tiny", "device", "dtype",
+                "trust_remote_code", "attn_implementation"):
         if getattr(a, key) != getattr(d, key):
             raise InvalidConfigError(
                 f"shared_base: attacker.{key} = {getattr(a, key)!r} but defender.{key} = "
@@ -223,10 +260,19 @@ def shared_base_model(game: SequentialGame, attacker_options: dict[str, Any],
     require_llm_stack()
     from .lora import add_role_adapter, attach_lora
 
-    model, tokenizer = _load(a, TextGame(game, a.request_label_source), seed)
+    model, tokenizer = _load(a, TextGame(game, a.request_label_source,
+                                         load_prompts(a.prompts, "attacker.prompts")), seed)
     model = attach_lora(model, a_lora, Role.ATTACKER.value)
     add_role_adapter(model, d_lora, Role.DEFENDER.value)
     return model, tokenizer
+
+
+def _heldout_options(opts: LLMRoleOptions) -> Any:
+    from .scoring import HeldOutOptions
+
+    if opts.heldout is None:
+        return None
+    return parse_options(HeldOutOptions, dict(opts.heldout), "heldout")
 
 
 def _grpo_options(opts: LLMRoleOptions, role: Role) -> Any:
@@ -254,6 +300,7 @@ def _warmup(model: Any, tokenizer: Any, text_game: TextGame, sft: dict[str, Any]
             device: str, role: Role) -> None:
     from .sft import (
         SFTOptions,
+        attack_pool_dataset,
         pool_dataset,
         read_attack_pool,
         reply_dataset,
@@ -271,9 +318,9 @@ def _warmup(model: Any, tokenizer: Any, text_game: TextGame, sft: dict[str, Any]
     elif pool == "canonical":
         with tempfile.TemporaryDirectory() as tmp:
             rows = read_attack_pool(write_attack_pool(text_game, Path(tmp) / "pool.jsonl"))
-        dataset = pool_dataset(rows)
-    else:
-        dataset = pool_dataset(read_attack_pool(Path(pool)))
+        dataset = pool_dataset(rows, text_game=text_game)
+    else:  # our JSONL pool or MAGIC's alpaca JSON array
+        dataset = attack_pool_dataset(Path(pool), text_game)[0]
     sft_warmup(model, tokenizer, dataset, options, device)
 
 
@@ -284,6 +331,8 @@ def build_learners(game: SequentialGame, attacker_options: dict[str, Any],
     With ``shared_base`` both learners hold the same model object (one base, two adapters;
     the tiny base is built from ``seed``).
     """
+    attacker_options, defender_options = shared_prompts(attacker_options, defender_options)
+    attacker_options, defender_options = shared_heldout(attacker_options, defender_options, seed)
     shared = shared_base_model(game, attacker_options, defender_options, seed)
     attacker = build_learner(Role.ATTACKER, game, attacker_options, seed, shared)
     defender = build_learner(Role.DEFENDER, game, defender_options, seed + 1, shared)

@@ -29,14 +29,29 @@ def rewrite_of(attack_output: str) -> str:
     return parse_attack(attack_output).answer
 
 
+def _toy_followup(turn: int, exchange: Exchange) -> str:
+    return f"the defender replied: {exchange.response}"
+
+
 def attacker_history(
-    system: str, seed_text: str, past: Sequence[Exchange]
+    system: str,
+    seed_text: str,
+    past: Sequence[Exchange],
+    followup: Callable[[int, Exchange], str] = _toy_followup,
 ) -> list[dict[str, str]]:
-    """Build the attacker's prompt messages at turn ``len(past)``."""
+    """Build the attacker's prompt messages at turn ``len(past)``.
+
+    Args:
+        system: the attacker's system prompt.
+        seed_text: the first user message (the seed, as the prompt templates render it).
+        past: earlier turns, oldest first.
+        followup: ``(turn, exchange)`` → the user message after that exchange, where
+            ``turn`` (2, 3, ...) is the number of the attack asked for next.
+    """
     messages = [{"role": "system", "content": system}, {"role": "user", "content": seed_text}]
-    for ex in past:
+    for t, ex in enumerate(past):
         messages.append({"role": "assistant", "content": ex.attack_output})
-        messages.append({"role": "user", "content": f"the defender replied: {ex.response}"})
+        messages.append({"role": "user", "content": followup(t + 2, ex)})
     return messages
 
 

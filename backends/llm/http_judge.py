@@ -3,7 +3,9 @@
 The MAGIC code makes ~1,500 sequential judge calls per step. Here a call to
 :meth:`HTTPJudge.judge` deduplicates identical exchanges, sends the unique ones
 concurrently (``concurrency`` threads, one ``/v1/chat/completions`` request each, or
-batched ``/v1/completions`` requests of ``batch_size`` prompts for WildGuard).
+batched ``/v1/completions`` requests of ``batch_size`` prompts for WildGuard). With
+``request_labels`` the unique rewrites also get one prompt-only request each (MAGIC's
+second guard call: the request label).
 
 Faults. Every way a request can fail — refused or reset connections, a connection closed
 mid-body (``IncompleteRead``), a garbage status line, an HTTP error status, a body that is
@@ -48,7 +50,14 @@ from typing import Any, TypeVar
 
 from seqgame.errors import InvalidConfigError
 
-from .guards import WILDGUARD_TEMPLATE, check_kind, guard_messages, labels_to_verdict
+from .guards import (
+    WILDGUARD_TEMPLATE,
+    check_kind,
+    guard_messages,
+    labels_to_verdict,
+    request_messages,
+    with_request_labels,
+)
 from .judges import (
     DEFAULT_MAX_ERROR_RATE,
     JudgeError,
@@ -255,6 +264,8 @@ class HTTPJudge:
         api_key: sent as a bearer token when set (read from the config, never the env).
         check: probe ``/v1/models`` at construction.
         log_file: also append the ``seqgame.judge`` log (every failure's reason) here.
+        request_labels: also send one prompt-only request per unique rewrite and return
+            its label as ``request_harmful`` (``request_label_source: rewrite``).
     """
 
     base_url: str
@@ -272,6 +283,7 @@ class HTTPJudge:
     api_key: str | None = None
     check: bool = True
     log_file: str | None = None
+    request_labels: bool = False
     stats: JudgeStats = field(default_factory=JudgeStats)
 
     def __post_init__(self) -> None:
@@ -390,9 +402,12 @@ class HTTPJudge:
             )
 
     def _chat_one(self, item: JudgeInput) -> tuple[str | None, str, int]:
+        return self._chat(guard_messages(self.kind, item))
+
+    def _chat(self, messages: list[dict[str, str]]) -> tuple[str | None, str, int]:
         def call() -> str:
             return chat_text(self._post("chat/completions", {
-                "model": self.model, "messages": guard_messages(self.kind, item),
+                "model": self.model, "messages": messages,
                 "max_tokens": self.max_tokens, "temperature": 0.0,
             }))
 
@@ -400,8 +415,10 @@ class HTTPJudge:
 
     def _completions_batch(self, items: list[JudgeInput]
                            ) -> tuple[list[str | None], str, int]:
-        prompts = [WILDGUARD_TEMPLATE.format(prompt=i.attack, response=i.response) for i in items]
+        return self._completions([WILDGUARD_TEMPLATE.format(prompt=i.attack, response=i.response)
+                                  for i in items])
 
+    def _completions(self, prompts: list[str]) -> tuple[list[str | None], str, int]:
         def call() -> list[str]:
             return completion_texts(self._post("completions", {
                 "model": self.model, "prompt": prompts,
@@ -409,7 +426,28 @@ class HTTPJudge:
             }), len(prompts))
 
         texts, reason, retries = self._with_retries("completions", call)
-        return (list(texts) if texts is not None else [None] * len(items)), reason, retries
+        return (list(texts) if texts is not None else [None] * len(prompts)), reason, retries
+
+    def _request_labels(self, rewrites: list[str], pool: ThreadPoolExecutor
+                        ) -> dict[str, tuple[str | None, str]]:
+        """Prompt-only outputs per unique rewrite: ``rewrite -> (text or None, reason)``."""
+        found: dict[str, tuple[str | None, str]] = {}
+        if self.kind == "wildguard":
+            chunks = [rewrites[i : i + self.batch_size]
+                      for i in range(0, len(rewrites), self.batch_size)]
+            prompts = [[WILDGUARD_TEMPLATE.format(prompt=r, response="") for r in c]
+                       for c in chunks]
+            for chunk, (texts, reason, retries) in zip(
+                    chunks, pool.map(self._completions, prompts), strict=True):
+                found.update((r, (t, reason)) for r, t in zip(chunk, texts, strict=True))
+                self.stats.retries += retries
+        else:
+            msgs = [request_messages(r) for r in rewrites]
+            for r, (text, reason, retries) in zip(rewrites, pool.map(self._chat, msgs),
+                                                  strict=True):
+                found[r] = (text, reason)
+                self.stats.retries += retries
+        return found
 
     # ------------------------------------------------------------------ judging
     def judge(self, items: Sequence[JudgeInput]) -> list[Verdict]:
@@ -429,6 +467,8 @@ class HTTPJudge:
                         unique, pool.map(self._chat_one, unique), strict=True):
                     raw[it] = (text, reason)
                     self.stats.retries += retries
+            requests = (self._request_labels(list(dict.fromkeys(it.attack for it in unique)),
+                                             pool) if self.request_labels else None)
         self.stats.cache_hits += len(items) - len(unique)
         out = []
         for item in items:
@@ -438,7 +478,10 @@ class HTTPJudge:
             else:
                 out.append(labels_to_verdict(self.kind, text, item, self.on_unparseable,
                                              self.stats))
-        return out
+        if requests is None:
+            return out
+        return with_request_labels(self.kind, items, out, requests, self.on_unparseable,
+                                   self.stats)
 
 
 def _attach_log_file(path: str) -> None:

@@ -43,7 +43,7 @@ def _build_guard_judge(cls: type, options: dict[str, Any], kind: str, where: str
 
 
 def judge_from_config(options: Mapping[str, Any] | None, seed_harmful: Mapping[str, bool],
-                      where: str = "judge") -> Judge:
+                      where: str = "judge", request_labels: bool = False) -> Judge:
     """Build the judge a run config's ``judge`` mapping describes.
 
     ``{"kind": "rule"}`` (default): :class:`RuleJudge` over ``seed_harmful``;
@@ -51,11 +51,14 @@ def judge_from_config(options: Mapping[str, Any] | None, seed_harmful: Mapping[s
     :class:`~seqgame.backends.llm.guards.HFGuardJudge`; ``{"kind": "http", "base_url",
     "model", "guard", ...}``: :class:`~seqgame.backends.llm.http_judge.HTTPJudge` (``guard``
     is the guard's output format, the judge classes' ``kind``). Every kind takes
-    ``on_unparseable`` (default ``skip``).
+    ``on_unparseable`` (default ``skip``). ``request_labels`` (``request_label_source:
+    rewrite``): the judge must label every rewrite's request; the guard judges then make
+    their prompt-only call (the rule judge always labels it).
 
     Raises:
         InvalidConfigError: an unknown kind or option (the message lists the allowed
-            ones), a missing required option, or a value of the wrong type.
+            ones), a missing required option, a value of the wrong type, or
+            ``request_labels: false`` where request labels are needed.
     """
     if options is None:
         options = {}
@@ -73,6 +76,13 @@ def judge_from_config(options: Mapping[str, Any] | None, seed_harmful: Mapping[s
         policy = options.get("on_unparseable", UnparseablePolicy.SKIP)
         check_option_types(RuleJudge, {"on_unparseable": policy}, where)
         return RuleJudge(dict(seed_harmful), policy)
+    if kind in ("hf", "http") and request_labels:
+        if options.get("request_labels", True) is not True:
+            raise InvalidConfigError(
+                f"{where}.request_labels = {options['request_labels']!r} but "
+                "request_label_source is 'rewrite', which needs the judge's label of each "
+                "rewrite: drop the option (or set it true), or use request_label_source: seed")
+        options["request_labels"] = True
     if kind == "hf":
         return _build_guard_judge(HFGuardJudge, options, "hf", where)
     if kind == "http":

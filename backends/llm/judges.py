@@ -36,7 +36,7 @@ import logging
 import math
 import types
 import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -294,11 +294,65 @@ def resolve_error(reason: str, policy: UnparseablePolicy, stats: JudgeStats) -> 
     return _apply_policy(policy, f"<request failed: {reason}>", stats)
 
 
+def resolve_request_label(verdict: Verdict, label: bool | None, raw: str | None, reason: str,
+                          policy: UnparseablePolicy, stats: JudgeStats) -> Verdict:
+    """Put the request label of a prompt-only guard call into ``verdict``.
+
+    ``label`` None: the call failed (``raw`` None; counted as an error) or its output had
+    no request label; the exchange is then unparseable and the policy applies (a verdict
+    already skipped or unparseable is returned as it is).
+
+    Raises:
+        JudgeError: no label under policy ``fail``.
+    """
+    if verdict.unparseable:
+        return verdict
+    if label is not None:
+        return dataclasses.replace(verdict, request_harmful=label)
+    stats.unparseable += 1
+    if raw is None:
+        stats.errors += 1
+        what = f"request-label call failed: {_one_line(reason)}"
+    else:
+        what = f"no request label in {_one_line(raw, 200)!r}"
+    stats.note_failure(what)
+    if policy is UnparseablePolicy.FAIL:
+        raise JudgeError(f"judge {what}; set on_unparseable to 'skip' to tolerate it")
+    return _apply_policy(policy, what, stats)
+
+
+def gives_request_labels(judge: Any) -> bool:
+    """Whether ``judge`` labels every rewrite's request (``request_label_source: rewrite``)."""
+    return bool(getattr(judge, "request_labels", False))
+
+
 def _apply_policy(policy: UnparseablePolicy, raw: str, stats: JudgeStats) -> Verdict:
     if policy is UnparseablePolicy.SKIP:
         stats.skipped += 1
         return Verdict(False, False, None, skipped=True, unparseable=True, raw=raw)
     return Verdict(False, True, None, unparseable=True, raw=raw)
+
+
+def seed_labels(seeds: Iterable[tuple[str, bool]], where: str = "the game") -> dict[str, bool]:
+    """Map each seed text to its label (harmful: True), as :class:`RuleJudge` keys it.
+
+    The rule judge reads a seed's label from its text, so two seeds with the same text and
+    different labels cannot both be judged right: that is an error here, never a silent
+    overwrite (the later label would win).
+
+    Raises:
+        InvalidConfigError: a text carried by a harmful and a benign seed.
+    """
+    out: dict[str, bool] = {}
+    for i, (text, harmful) in enumerate(seeds):
+        if text in out and out[text] != bool(harmful):
+            raise InvalidConfigError(
+                f"{where}: seed {i} has the text {_one_line(text, 80)!r} of an earlier seed "
+                "with the other label (harmful and benign); the rule judge keys labels on "
+                "the text: drop or relabel one of them (seqgame data build-game drops "
+                "label conflicts)")
+        out[text] = bool(harmful)
+    return out
 
 
 @dataclass
@@ -314,6 +368,8 @@ class RuleJudge:
     seed_harmful: dict[str, bool]
     on_unparseable: UnparseablePolicy = UnparseablePolicy.SKIP
     stats: JudgeStats = field(default_factory=JudgeStats)
+    #: It always labels the request (from the rewrite's words).
+    request_labels: typing.ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         self.on_unparseable = UnparseablePolicy.parse(self.on_unparseable)

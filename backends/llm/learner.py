@@ -61,7 +61,7 @@ from seqgame.model.game import Observation, Role
 
 from .episodes import AttackerActor, DefenderActor, Past, decision_points, play_on
 from .history import Exchange
-from .judges import DEFAULT_MAX_ERROR_RATE, Judge, JudgeStats, Verdict
+from .judges import DEFAULT_MAX_ERROR_RATE, Judge, JudgeStats, Verdict, gives_request_labels
 from .lora import (
     adapter_parameters,
     adapter_scope,
@@ -70,7 +70,14 @@ from .lora import (
     strip_forward_patch,
 )
 from .policy import GenerationOptions, LMPolicy
-from .scoring import check_best_of_k, judge_rewards, score_attacks
+from .scoring import (
+    HeldOutOptions,
+    check_best_of_k,
+    heldout_metrics,
+    heldout_seeds,
+    judge_rewards,
+    score_attacks,
+)
 from .state import from_plain, to_plain
 from .textgame import COMPLY_TEXT, REFUSE_TEXT, TextGame
 
@@ -284,6 +291,7 @@ class GRPOLearner:
         best_of_k: int = 1,
         adapter: str | None = None,
         allow_low_precision: bool = False,
+        heldout: HeldOutOptions | None = None,
     ) -> None:
         import torch
 
@@ -299,6 +307,11 @@ class GRPOLearner:
                 f"best_of_k = {self.best_of_k}: an attacker-only option (it scores the "
                 "attacker's rewrites against the defender's best of K replies)"
             )
+        if text_game.request_label_source == "rewrite" and not gives_request_labels(judge):
+            raise InvalidConfigError(
+                f"request_label_source = 'rewrite' but the {type(judge).__name__} judge gives "
+                "no request label for the rewrite (build guard judges with request_labels: "
+                "true, as judge configs do); or use request_label_source: seed")
         self.text_game = text_game
         self.judge = judge
         self.options = options or GRPOOptions()
@@ -313,6 +326,7 @@ class GRPOLearner:
         self.adapter = adapter
         self._policy = LMPolicy(self._role, text_game, model, tokenizer, gen, n_samples, device,
                                 adapter=adapter)
+        self._set_heldout(heldout)
         self.device = device
         params = (list(model.parameters()) if adapter is None
                   else adapter_parameters(model, adapter))
@@ -491,7 +505,7 @@ class GRPOLearner:
         points = [points[i] for i in chosen]
         rows: dict[str, list] = {
             "prompt": [tg.attacker_turn_messages(x, p) if attacker_role
-                       else tg.defender_turn_messages(x, p, o) for x, p, o in points],
+                       else tg.defender_turn_messages(x, p, o or "") for x, p, o in points],
             "seed": [x for x, _, _ in points],
             "turn": [len(p) for _, p, _ in points],
             "past": [json.dumps([[e.attack_output, e.response] for e in p]) for _, p, _ in points],
@@ -524,6 +538,7 @@ class GRPOLearner:
     def _single_turn_phase(self, opponent: Any, seeds: list[int], rng: np.random.Generator,
                            stats: list[dict[str, float]]) -> tuple[dict[str, list], Any]:
         """Dataset rows and reward function of a single-turn phase (module docstring)."""
+        rows: dict[str, list]
         if self._role is Role.DEFENDER:
             classified = self._opponent_attacks(opponent, seeds, rng)
             rows = {
@@ -639,7 +654,7 @@ class GRPOLearner:
             )
         g, opts = self.text_game.game, self.options
         n = steps * opts.prompts_per_step
-        seeds = rng.choice(len(g.seeds), size=n, p=g.prior).tolist()
+        seeds = rng.choice(len(g.seeds), size=n, p=self._train_prior).tolist()
         stats: list[dict[str, float]] = []
         if g.turns > 1:
             rows, reward_fn = self._multi_turn_phase(opponent, seeds, rng, stats)
@@ -679,7 +694,41 @@ class GRPOLearner:
                    for i, st in enumerate(stats[:steps])]
         self.steps += steps
         self.phases += 1
+        self._measure_heldout(opponent, steps, records)
         return records
+
+    # ---------------------------------------------------------------- held out
+    def _set_heldout(self, heldout: HeldOutOptions | None) -> None:
+        """Hold out the run's fixed seed sample: never trained on, measured every few steps."""
+        g = self.text_game.game
+        self.heldout = heldout
+        self.heldout_seeds = None if heldout is None else heldout_seeds(
+            len(g.seeds), g.harmful, heldout)
+        self._train_prior = g.prior
+        if self.heldout_seeds is not None:
+            prior = g.prior.copy()
+            prior[self.heldout_seeds] = 0.0
+            if not prior.sum() > 0:
+                raise InvalidConfigError("heldout: the held-out seeds carry all the prior "
+                                         "mass; hold out fewer seeds")
+            self._train_prior = prior / prior.sum()
+            if heldout is not None and heldout.tables:
+                self._policy.table_seeds = self.heldout_seeds
+
+    def _measure_heldout(self, opponent: Any, steps: int, records: list[dict[str, Any]]
+                         ) -> None:
+        """Add the held-out metrics to the last record when an ``every``-th step was passed."""
+        h, held = self.heldout, self.heldout_seeds
+        if h is None or held is None or not records or not isinstance(opponent, LMPolicy):
+            return
+        if self.steps // h.every == (self.steps - steps) // h.every:
+            return
+        own, attacker_role = self._policy, self._role is Role.ATTACKER
+        pair = (own, opponent) if attacker_role else (opponent, own)
+        rng = np.random.default_rng(0 if h.seed is None else h.seed)
+        metrics = heldout_metrics(self.text_game, self.judge, *pair,
+                                  [int(x) for x in held], rng)
+        records[-1].update({k: v for k, v in metrics.items() if math.isfinite(v)})
 
     def _record(self, i: int, stats: dict[str, Any], trl_logs: list[dict[str, float]],
                 updates: int) -> dict[str, float]:

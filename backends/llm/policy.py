@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from seqgame.errors import InvalidConfigError
-from seqgame.model.game import Role, SequentialGame
+from seqgame.model.game import Observation, Role, SequentialGame
 
 from .lora import adapter_scope, freeze_copy, frozen_version, strip_forward_patch
 from .textgame import TextGame, is_refusal
@@ -80,8 +80,10 @@ class LMPolicy:
         n_samples: int = 8,
         device: str = "cpu",
         adapter: str | None = None,
+        table_seeds: np.ndarray | None = None,
     ) -> None:
         self._role = Role.parse(role)
+        self.table_seeds = table_seeds
         self.adapter = adapter
         self._frozen_version: int | None = None
         self.text_game = text_game
@@ -165,7 +167,8 @@ class LMPolicy:
         if self.adapter is not None:
             name = freeze_copy(self.model, self.adapter)
             snap = LMPolicy(self._role, self.text_game, self.model, self.tokenizer,
-                            self.generation, self.n_samples, self.device, adapter=name)
+                            self.generation, self.n_samples, self.device, adapter=name,
+                            table_seeds=self.table_seeds)
             snap._frozen_version = frozen_version(self.model, name)
             return snap
         frozen = copy.deepcopy(self.model)
@@ -173,7 +176,7 @@ class LMPolicy:
         frozen.requires_grad_(False)
         frozen.eval()
         return LMPolicy(self._role, self.text_game, frozen, self.tokenizer, self.generation,
-                        self.n_samples, self.device)
+                        self.n_samples, self.device, table_seeds=self.table_seeds)
 
     def _check_fresh(self) -> None:
         if self._frozen_version is None or self.adapter is None:
@@ -193,47 +196,87 @@ class LMPolicy:
         (t, x, a) after t turns of the canonical rewrite of (x, a), each refused. (An LM's
         policy depends on the whole history; this is its Markov projection on that path.)
 
+        With ``table_seeds`` (the run's held-out seeds, :mod:`~.scoring`) only those seeds'
+        rows are sampled; every other seed gets the mean row of measured seeds of its label.
+
         Returns:
-            Attacker float ``(T, X, A)``; defender float ``(T, X, A, D)``.
+            Attacker float ``(T, X, A)``; defender float ``(T, X, A, D)`` under ``full``
+            observation, ``(T, A, D)`` under ``attack`` (:meth:`_defender_node_table`).
         """
+        n_x = game.shape[0]
+        xs = (np.arange(n_x) if self.table_seeds is None
+              else np.asarray(self.table_seeds, dtype=int))
+        rng = np.random.default_rng(seed)
+        if self._role is Role.ATTACKER:
+            return np.stack(self._attacker_tables(game, xs, rng))
+        return np.stack(self._defender_tables(game, xs, rng))
+
+    def _filled(self, table: np.ndarray, game: SequentialGame, xs: np.ndarray) -> np.ndarray:
+        """Rows of seeds outside ``table_seeds`` from their label's measured mean row."""
+        if self.table_seeds is None:
+            return table
+        from .scoring import fill_rows
+
+        return fill_rows(table, xs, game.harmful)
+
+    def _attacker_tables(self, game: SequentialGame, xs: np.ndarray,
+                         rng: np.random.Generator) -> list[np.ndarray]:
         from .history import Exchange
         from .textgame import REFUSE_TEXT
 
-        tg = self.text_game
-        n_x, n_a, n_d = game.shape
-        n = self.n_samples
-        rng = np.random.default_rng(seed)
+        tg, n = self.text_game, self.n_samples
+        n_x, n_a, _ = game.shape
+        obs = [int(x) for x in xs for _ in range(n)]
+        pasts: list[tuple[Exchange, ...]] = [()] * len(obs)
         tables = []
-        if self._role is Role.ATTACKER:
-            obs = [x for x in range(n_x) for _ in range(n)]
-            pasts: list[tuple[Exchange, ...]] = [()] * len(obs)
-            for t in range(game.turns):
-                if t == 0:
-                    texts = self.act(obs, rng)
-                else:
-                    texts = self.complete([tg.attacker_turn_messages(x, p)
-                                           for x, p in zip(obs, pasts, strict=True)], rng)
-                table = np.zeros((n_x, n_a))
-                for x, text in zip(obs, texts, strict=True):
-                    table[x, tg.classify_attack(text)[0]] += 1
-                tables.append(table / n)
-                pasts = [(*p, Exchange(o, REFUSE_TEXT)) for p, o in zip(pasts, texts, strict=True)]
-        else:
-            refuse = int(np.flatnonzero(game.refusal_mask)[0])
-            comply = int(np.flatnonzero(~game.refusal_mask)[0])
-            nodes = [(x, a) for x in range(n_x) for a in range(n_a) for _ in range(n)]
-            for t in range(game.turns):
-                if t == 0:
-                    texts = self.act([(x, tg.classify_attack(tg.canonical_attack(x, a))[1])
-                                      for x, a in nodes], rng)
-                else:
-                    texts = self.complete([
-                        tg.defender_turn_messages(
-                            x, (Exchange(tg.canonical_attack(x, a), REFUSE_TEXT),) * t,
-                            tg.canonical_attack(x, a))
-                        for x, a in nodes], rng)
-                table = np.zeros((n_x * n_a, n_d))
-                for i, text in enumerate(texts):
-                    table[i // n, refuse if is_refusal(text) else comply] += 1
-                tables.append((table / n).reshape(n_x, n_a, n_d))
-        return np.stack(tables)
+        for t in range(game.turns):
+            if t == 0:
+                texts = self.act(obs, rng)
+            else:
+                texts = self.complete([tg.attacker_turn_messages(x, p)
+                                       for x, p in zip(obs, pasts, strict=True)], rng)
+            table = np.zeros((n_x, n_a))
+            for x, text in zip(obs, texts, strict=True):
+                table[x, tg.classify_attack(text)[0]] += 1
+            tables.append(self._filled(table / n, game, xs))
+            pasts = [(*p, Exchange(o, REFUSE_TEXT)) for p, o in zip(pasts, texts, strict=True)]
+        return tables
+
+    def _defender_tables(self, game: SequentialGame, xs: np.ndarray,
+                         rng: np.random.Generator) -> list[np.ndarray]:
+        from .history import Exchange
+        from .textgame import REFUSE_TEXT
+
+        tg, n = self.text_game, self.n_samples
+        n_x, n_a, n_d = game.shape
+        refuse = int(np.flatnonzero(game.refusal_mask)[0])
+        comply = int(np.flatnonzero(~game.refusal_mask)[0])
+        nodes = [(int(x), a) for x in xs for a in range(n_a) for _ in range(n)]
+        tables = []
+        for t in range(game.turns):
+            if t == 0:
+                texts = self.act([(x, tg.classify_attack(tg.canonical_attack(x, a))[1])
+                                  for x, a in nodes], rng)
+            else:
+                texts = self.complete([
+                    tg.defender_turn_messages(
+                        x, (Exchange(tg.canonical_attack(x, a), REFUSE_TEXT),) * t,
+                        tg.canonical_attack(x, a))
+                    for x, a in nodes], rng)
+            table = np.zeros((n_x, n_a, n_d))
+            for (x, a), text in zip(nodes, texts, strict=True):
+                table[x, a, refuse if is_refusal(text) else comply] += 1
+            tables.append(self._defender_node_table(self._filled(table / n, game, xs), game))
+        return tables
+
+    @staticmethod
+    def _defender_node_table(per_seed: np.ndarray, game: SequentialGame) -> np.ndarray:
+        """The defender's rows at its nodes: ``(X, A, D)`` under ``full`` observation.
+
+        Under ``attack`` observation the defender's node is the attack alone, so its row
+        at attack a is the prior-weighted mean over seeds of its rows at (x, a), float
+        ``(A, D)``: the Markov projection of an LM that reads only the rewrite.
+        """
+        if game.observation is Observation.FULL:
+            return per_seed
+        return np.einsum("x,xad->ad", game.prior, per_seed) / float(game.prior.sum())

@@ -244,3 +244,17 @@ def test_learner_aborts_past_max_error_rate(text_game, tiny_dir):
 def checkpoint_round_trip(state):
     """A learner state written to and read back from a checkpoint file's bytes (no pickle)."""
     return decode_checkpoint(encode_checkpoint(state), "test.ckpt")
+
+
+def test_same_seed_text_with_two_labels_is_reported_not_overwritten():
+    from seqgame.backends.llm.factory import build_judge
+    from seqgame.backends.llm.judges import seed_labels
+    from seqgame.backends.llm.textgame import TextGame
+    from tests.llm.test_textgame import _game_with
+
+    assert seed_labels([("a", True), ("b", False), ("a", True)]) == {"a": True, "b": False}
+    with pytest.raises(InvalidConfigError, match="seed 1 has the text 'same words'"):
+        seed_labels([("same words", True), ("same words", False)], "game 't'")
+    twins = TextGame(_game_with(["direct", "malformed"], ["same words", "same words"]))
+    with pytest.raises(InvalidConfigError, match="game 't'.*other label"):
+        build_judge({"kind": "rule"}, twins)
