@@ -2,13 +2,22 @@
 
 CONFIG (YAML) keys:
 
-``model``        local model directory, or ``tiny`` (built offline for ``game``)
-``game``         text game the tiny tokenizer is built for (default ``jailbreak_text_v1``)
-``pool``         attack-pool JSONL (schema in :mod:`seqgame.backends.llm.sft`), or
-                 ``canonical`` (the game's own pool)
+``model``        local model directory, a ``.gguf`` file, ``gguf:gemma3-270m``, or ``tiny``
+                 (built offline for ``game``)
+``game``         built-in text game or game spec file (its prompts, and the tiny
+                 tokenizer's corpus; default ``jailbreak_text_v1``)
+``pool``         attack pool: our JSONL, MAGIC's alpaca JSON array (both in
+                 :mod:`seqgame.backends.llm.sft`), or ``canonical`` (the game's own pool)
 ``output_dir``   where the fine-tuned model and tokenizer are saved (safetensors)
-``sft``          :class:`~seqgame.backends.llm.sft.SFTOptions` fields
+``sft``          :class:`~seqgame.backends.llm.sft.SFTOptions` fields (``bf16``,
+                 ``gradient_checkpointing`` for a GPU)
+``device``, ``dtype``, ``attn_implementation``, ``chat_template``  as a run's role options
+``lora``         :class:`~seqgame.backends.llm.lora.LoRAOptions` fields: train an adapter
+``save``         ``merged`` (default: a full model, the adapter merged in) or ``adapter``
 ``trust_remote_code``  off unless set
+
+Flags ``--device``, ``--dtype`` and ``--set KEY=VALUE`` (e.g. ``--set lora.r=16``) override
+the file, e.g. ``seqgame sft experiments/configs/llm_sft_7b.yaml --device cuda:0``.
 
 torch / transformers / TRL are imported inside the handler only.
 
@@ -25,6 +34,8 @@ source), through :mod:`seqgame.backends.llm.importers`::
 from __future__ import annotations
 
 import argparse
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,19 +55,35 @@ class SFTRunConfig:
     seed: int = 0
     sft: dict[str, Any] = field(default_factory=dict)
     trust_remote_code: bool = False
+    device: str = "cpu"
+    dtype: str = "float32"
+    attn_implementation: str | None = None
+    chat_template: str | None = None
+    lora: dict[str, Any] | None = None
+    save: str = "merged"
 
     def __post_init__(self) -> None:
         for key in ("model", "pool", "output_dir"):
             if not getattr(self, key):
                 raise InvalidConfigError(f"{key} = '': use a non-empty string")
+        if self.save not in ("merged", "adapter"):
+            raise InvalidConfigError(f"save = {self.save!r}: use merged or adapter")
+        if self.save == "adapter" and self.lora is None:
+            raise InvalidConfigError("save = 'adapter' needs lora (e.g. lora: {r: 16})")
+        if self.dtype not in ("float32", "bfloat16", "float16"):
+            raise InvalidConfigError(f"dtype = {self.dtype!r}: use float32, bfloat16 or float16")
+        if not (self.device == "cpu" or self.device.startswith(("cuda", "mps"))):
+            raise InvalidConfigError(f"device = {self.device!r}: use cpu, cuda or cuda:N")
 
 
-def load_sft_config(path: Path) -> SFTRunConfig:
-    """Read and validate an SFT config file."""
+def load_sft_config(path: Path, overrides: Sequence[str] = ()) -> SFTRunConfig:
+    """Read and validate an SFT config file (``--set KEY=VALUE`` overrides applied)."""
+    from seqgame.runner.config import apply_overrides
+
     path = Path(path)
     if not path.is_file():
         raise InvalidConfigError(f"SFT config {str(path)!r} does not exist")
-    data = read_config_file(path)
+    data = apply_overrides(read_config_file(path), overrides)
     missing = [k for k in ("model", "pool", "output_dir") if k not in data]
     if missing:
         raise InvalidConfigError(f"{path}: missing key(s) {missing}")
@@ -66,30 +93,13 @@ def load_sft_config(path: Path) -> SFTRunConfig:
 def _sft(args: argparse.Namespace) -> int:
     from . import require_llm_stack
 
-    cfg = load_sft_config(Path(args.config))
+    overrides = list(args.set or [])
+    overrides += [f"{k}={v}" for k, v in (("device", args.device), ("dtype", args.dtype)) if v]
+    cfg = load_sft_config(Path(args.config), overrides)
     require_llm_stack()
-    from .factory import LLMRoleOptions, _model_dir
-    from .models import load_causal_lm
-    from .sft import SFTOptions, pool_dataset, read_attack_pool, sft_warmup, write_attack_pool
-    from .textgame import text_game
+    from .sft import run_sft
 
-    tg = text_game(cfg.game)
-    path = _model_dir(LLMRoleOptions(model=cfg.model), tg, cfg.seed)
-    out = Path(cfg.output_dir)
-    pool = cfg.pool
-    if pool == "canonical":
-        pool_path = write_attack_pool(tg, out / "attack_pool.jsonl")
-    else:
-        pool_path = Path(pool)
-    rows = read_attack_pool(pool_path)  # validate the pool before loading any model
-    sft_options = parse_options(SFTOptions, {"seed": cfg.seed, **cfg.sft}, "sft")
-    model, tokenizer = load_causal_lm(path, cfg.trust_remote_code)
-    logs = sft_warmup(model, tokenizer, pool_dataset(rows), sft_options)
-    model.save_pretrained(out, safe_serialization=True)
-    tokenizer.save_pretrained(out)
-    first, last = logs[0]["loss"], logs[-1]["loss"]
-    print(f"SFT on {len(rows)} attacks from {pool_path}: {len(logs)} steps, "
-          f"loss {first:.3f} -> {last:.3f}; saved to {out}")
+    print(run_sft(cfg))
     return 0
 
 
@@ -113,6 +123,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register ``sft``, ``export`` and ``data``."""
     p = sub.add_parser("sft", help="attacker SFT warm-up on an attack pool (LLM backend)")
     p.add_argument("config", help="SFT config YAML (see docs/llm-backend.md)")
+    p.add_argument("--device", default=None, help="override the config's device (cuda:0)")
+    p.add_argument("--dtype", default=None, choices=["float32", "bfloat16", "float16"],
+                   help="override the config's dtype")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override a config value, e.g. --set lora.r=16 (repeatable)")
     p.set_defaults(func=_sft)
     p = sub.add_parser("export", help="write a run's trained policy as a Hugging Face folder")
     p.add_argument("run_dir", help="run directory (LLM backend)")
@@ -146,9 +161,18 @@ def _source_arg(value: str, flag: str) -> tuple[str, Path]:
     return fmt, path
 
 
-def _build_game(args: argparse.Namespace) -> int:
-    import json
+def _write_report(path: str, report: dict) -> None:
+    """Write a build-game report as JSON, or raise a one-line error."""
+    target = Path(path)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n",
+                          encoding="utf-8")
+    except OSError as exc:
+        raise InvalidConfigError(f"cannot write {str(target)!r}: {exc.strerror}") from None
 
+
+def _build_game(args: argparse.Namespace) -> int:
     from . import importers as imp
 
     sources = [(imp.HARMFUL, *_source_arg(v, "--harmful")) for v in args.harmful or []]
@@ -178,22 +202,21 @@ def _build_game(args: argparse.Namespace) -> int:
         reports.append(imp.load_rows(fmt, path, label=label, **opts))
     if args.strict and (err := imp.strict_error(reports)) is not None:
         raise err
-    result = imp.build_game(
-        [r for rep in reports if rep.label == imp.HARMFUL for r in rep.rows],
-        [r for rep in reports if rep.label == imp.BENIGN for r in rep.rows],
-        n_harmful=args.n_harmful, n_benign=args.n_benign, seed=args.seed,
-        attacks=args.attacks, observation=args.observation,
-        name=args.name or out.stem,
-    )
+    try:
+        result = imp.build_game(
+            [r for rep in reports if rep.label == imp.HARMFUL for r in rep.rows],
+            [r for rep in reports if rep.label == imp.BENIGN for r in rep.rows],
+            n_harmful=args.n_harmful, n_benign=args.n_benign, seed=args.seed,
+            attacks=args.attacks, observation=args.observation,
+            name=args.name or out.stem,
+        )
+    except InvalidConfigError as exc:
+        if args.report:  # the failure says "see the report": write what is known
+            _write_report(args.report, {"error": str(exc), **imp.report_json(reports, None)})
+        raise
     imp.dump_game_spec(result.spec, out)
     if args.report:
-        report = Path(args.report)
-        try:
-            report.parent.mkdir(parents=True, exist_ok=True)
-            report.write_text(json.dumps(imp.report_json(reports, result), indent=1,
-                                         ensure_ascii=False) + "\n", encoding="utf-8")
-        except OSError as exc:
-            raise InvalidConfigError(f"cannot write {str(report)!r}: {exc.strerror}") from None
+        _write_report(args.report, imp.report_json(reports, result))
     print(imp.summary_text(reports, result, out))
     if args.report:
         print(f"full report (every bad row, duplicate and conflict): {args.report}")

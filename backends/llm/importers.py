@@ -98,6 +98,8 @@ MAGIC_STRATEGIES: tuple[str, ...] = (
 #: ``--attacks magic20``: direct, the 20 strategies, ``malformed`` (bad format) and
 #: ``unclassified`` (a well-formed rewrite no strategy classifier recognises).
 MAGIC20: tuple[str, ...] = ("direct", *MAGIC_STRATEGIES, "malformed", "unclassified")
+#: Added to every built game's attacks when ``--attacks`` omits it.
+UNCLASSIFIED = "unclassified"
 MALFORMED = "malformed"
 
 #: MAGIC's reward weights (eq. 7-11), written into every built spec.
@@ -710,6 +712,8 @@ def build_game(
     if not isinstance(name, str) or not name.strip():
         raise InvalidConfigError("the game needs a non-empty name (--name)")
     attack_list = parse_attacks(attacks)
+    if UNCLASSIFIED not in attack_list:  # well-formed rewrites no classifier recognises
+        attack_list.append(UNCLASSIFIED)
     pool_h, pool_b, duplicates, conflicts = resolve_rows(harmful_rows, benign_rows)
     rng = np.random.default_rng(seed)
     pick_h = _sample(pool_h, n_harmful, rng, HARMFUL)
@@ -867,12 +871,20 @@ def summary_text(reports: Sequence[LoadReport], result: BuildResult, out: Path,
     return "\n".join(lines)
 
 
-def report_json(reports: Sequence[LoadReport], result: BuildResult) -> dict[str, Any]:
-    """Everything the summary shortens: every bad row, duplicate and conflict."""
+def report_json(reports: Sequence[LoadReport], result: BuildResult | None) -> dict[str, Any]:
+    """Everything the summary shortens: every bad row, duplicate and conflict.
+
+    ``result`` None (the build failed): the files' row counts and bad rows only.
+    """
+    bad_rows = [{"file": b.file, "line": b.line, "reason": b.reason}
+                for rep in reports for b in rep.bad]
+    if result is None:
+        return {"files": [{"source": rep.name, "read": rep.read, "rows": len(rep.rows),
+                           "bad": len(rep.bad)} for rep in reports],
+                "bad_rows": bad_rows}
     return {
         "files": file_stats(reports, result),
-        "bad_rows": [{"file": b.file, "line": b.line, "reason": b.reason}
-                     for rep in reports for b in rep.bad],
+        "bad_rows": bad_rows,
         "duplicates": [{"dropped": d.source, "kept": k.source} for d, k in result.duplicates],
         "conflicts": [{"text": g[0].text, "rows": [{"source": r.source, "label": r.label}
                                                    for r in g]} for g in result.conflicts],

@@ -424,7 +424,7 @@ def test_attack_list_and_hidden_observation(tmp_path):
     spec = imp.build_game_spec(h, [], attacks="direct,role_play", observation="attack",
                                n_harmful=2)
     game = seqgame.game_from_spec(spec)
-    assert game.attacks == ("direct", "role_play") and not game.malformed
+    assert game.attacks == ("direct", "role_play", "unclassified") and not game.malformed
     assert game.observation.value == "attack"
     with pytest.raises(InvalidConfigError, match="observation"):
         imp.build_game(h, [], observation="partial")
@@ -493,7 +493,7 @@ def test_cli_name_attacks_observation_and_csv(tmp_path, capsys):
                  "--attacks", "direct,malformed", "--observation", "attack",
                  "--name", "wg_v1", "--out", str(out)]) == 0
     game = seqgame.load_game(out)
-    assert game.name == "wg_v1" and game.attacks == ("direct", "malformed")
+    assert game.name == "wg_v1" and game.attacks == ("direct", "malformed", "unclassified")
     assert [(s.text, s.label.value) for s in game.seeds] == [
         ("harm me", "harmful"), ("hurt them", "harmful"), ("help me", "benign")]
 
@@ -576,3 +576,16 @@ def test_json_list_errors_name_the_line(tmp_path):
     rep = load_rows("xstest", f)
     assert texts(rep) == ["a"] and [(b.line, b.reason) for b in rep.bad] == [
         (3, "not a JSON object (str)")]
+
+
+def test_failed_build_still_writes_the_report(tmp_path, capsys):
+    """A build that fails with 'see the report' writes that report (bad rows included)."""
+    src = tmp_path / "bad.jsonl"
+    src.write_text('{"text": "", "label": "harmful"}\nnot json\n', encoding="utf-8")
+    report = tmp_path / "r" / "report.json"
+    code = main(["data", "build-game", "--harmful", f"jsonl={src}", "--out",
+                 str(tmp_path / "g.yaml"), "--report", str(report)])
+    assert code != 0
+    data = json.loads(report.read_text(encoding="utf-8"))
+    assert "error" in data and data["bad_rows"] and data["files"][0]["rows"] == 0
+    assert not (tmp_path / "g.yaml").exists()
