@@ -3,8 +3,11 @@
 :class:`HFGenerator` answers user messages on the tokenizer's chat template (raw text when
 it has none), greedily, in left-padded batches; a prompt that does not fit the model's
 context is not generated (``None``). :func:`load_generator` loads a local HF folder, a
-``.gguf`` file (needs the ``gguf`` package) or a run's defender (the run config's model
-with its latest checkpoint's weights). torch / transformers are imported inside.
+``.gguf`` file or ``gguf:NAME`` (dequantised once to a cached folder,
+:mod:`~seqgame.backends.llm.gguf`; needs the ``gguf`` package), a PEFT adapter folder, or
+a run's defender: the run config's model (and chat template) with its latest checkpoint's
+weights, or with ``lora`` its adapter merged into the base (shared-base runs included).
+torch / transformers are imported inside.
 """
 
 from __future__ import annotations
@@ -78,7 +81,8 @@ class HFGenerator:
         return [next(it) if ok else None for ok in fits]
 
 
-def _run_defender(spec: ModelSpec, device: str, dtype: str) -> tuple[Any, Any]:
+def _run_defender(spec: ModelSpec, device: str, dtype: str,
+                  chat_template: str | None = None) -> tuple[Any, Any]:
     from seqgame.config import parse_options
     from seqgame.games.catalog import load_game
     from seqgame.runner.launch import read_run_config
@@ -86,6 +90,7 @@ def _run_defender(spec: ModelSpec, device: str, dtype: str) -> tuple[Any, Any]:
 
     from .factory import LLMRoleOptions, _model_dir
     from .models import load_causal_lm
+    from .prompts import load_prompts, shared_prompts
     from .state import from_plain
     from .textgame import TextGame
 
@@ -93,20 +98,43 @@ def _run_defender(spec: ModelSpec, device: str, dtype: str) -> tuple[Any, Any]:
     if config.backend != "llm":
         raise InvalidConfigError(f"--model {spec.label!r}: a {config.backend!r} run has no "
                                  "language model; use 'seqgame cross-eval' for tabular runs")
-    opts = parse_options(LLMRoleOptions, dict(config.defender), "defender")
-    text_game = TextGame(load_game(config.game), opts.request_label_source)
-    path = _model_dir(opts, text_game, config.seed + 1)  # the defender's seed (factory)
-    model, tok = load_causal_lm(path, opts.trust_remote_code, device=device, dtype=dtype)
-    state = load_latest_checkpoint(spec.path / "checkpoints")
-    model.load_state_dict(from_plain(state["defender"]["model"]))
+    _, defender = shared_prompts(dict(config.attacker), dict(config.defender))
+    opts = parse_options(LLMRoleOptions, defender, "defender")
+    text_game = TextGame(load_game(config.game), opts.request_label_source,
+                         load_prompts(opts.prompts, "defender.prompts"))
+    # the defender's seed (factory); a shared base is built from the run seed
+    path = _model_dir(opts, text_game, config.seed + (0 if opts.shared_base else 1))
+    model, tok = load_causal_lm(path, opts.trust_remote_code, need_chat_template=False,
+                                device=device, dtype=dtype,
+                                chat_template=opts.chat_template or chat_template)
+    state = load_latest_checkpoint(spec.path / "checkpoints")["defender"]
+    if "adapter" in state:
+        return _merged_adapter(model, opts, from_plain(state["adapter"])), tok
+    model.load_state_dict(from_plain(state["model"]))
     return model, tok
 
 
-def _adapter(spec: ModelSpec, device: str, dtype: str) -> tuple[Any, Any]:
+def _merged_adapter(model: Any, opts: Any, weights: dict[str, Any]) -> Any:
+    """``model`` with a run checkpoint's LoRA adapter (``weights``) merged in."""
+    from seqgame.config import parse_options
+
+    from .lora import LoRAOptions, attach_lora, load_adapter_state
+
+    if opts.lora is None:
+        raise InvalidConfigError("the run's checkpoint holds a LoRA adapter but its config "
+                                 "has no defender.lora: the run folder is inconsistent")
+    lora = parse_options(LoRAOptions, dict(opts.lora), "defender.lora")
+    peft_model = attach_lora(model, lora)
+    load_adapter_state(peft_model, "default", weights)
+    return peft_model.merge_and_unload()
+
+
+def _adapter(spec: ModelSpec, device: str, dtype: str,
+             chat_template: str | None = None) -> tuple[Any, Any]:
     """A PEFT adapter on the base model its ``adapter_config.json`` names (local path)."""
     import json
 
-    from .models import load_causal_lm, load_tokenizer
+    from .models import load_causal_lm, load_tokenizer, read_chat_template
 
     try:
         from peft import PeftModel
@@ -118,40 +146,42 @@ def _adapter(spec: ModelSpec, device: str, dtype: str) -> tuple[Any, Any]:
     if not base or not Path(base).is_dir():
         raise InvalidConfigError(f"--model {spec.label!r}: adapter_config.json names base model "
                                  f"{base!r}, which is not a local folder; fix the path in it")
-    model, tok = load_causal_lm(Path(base), need_chat_template=False, device=device,
-                                dtype=dtype)
+    model, tok = _with_template(load_causal_lm, Path(base), device, dtype, chat_template)
     if (spec.path / "tokenizer_config.json").is_file():
         tok = load_tokenizer(spec.path, need_chat_template=False)
+        if chat_template is not None and not getattr(tok, "chat_template", None):
+            tok.chat_template = read_chat_template(chat_template, "--chat-template")
     return PeftModel.from_pretrained(model, str(spec.path)).to(device), tok
 
 
 def load_generator(spec: ModelSpec, max_new_tokens: int, batch_size: int, device: str = "cpu",
-                   dtype: str = "float32") -> HFGenerator:
-    """The generator of a ``--model`` (torch and transformers imported here)."""
+                   dtype: str = "float32", chat_template: str | None = None) -> HFGenerator:
+    """The generator of a ``--model`` (torch and transformers imported here).
+
+    ``chat_template`` (a file or the text) is used where the model has none; a run's
+    defender keeps the run's own ``chat_template`` option.
+    """
     from . import require_llm_stack
 
     require_llm_stack()
     if spec.kind == "run":
-        model, tok = _run_defender(spec, device, dtype)
-    elif spec.kind == "gguf":
-        import importlib.util
-
-        if importlib.util.find_spec("gguf") is None:
-            raise BackendUnavailableError(f"--model {spec.label!r}: reading .gguf files needs "
-                                          "the gguf package (pip install gguf)")
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        where, name = str(spec.path.parent), spec.path.name
-        tok = AutoTokenizer.from_pretrained(where, gguf_file=name, local_files_only=True)
-        model = AutoModelForCausalLM.from_pretrained(where, gguf_file=name,
-                                                     local_files_only=True).to(device)
-        if tok.pad_token is None:
-            tok.pad_token = tok.eos_token
+        model, tok = _run_defender(spec, device, dtype, chat_template)
     elif spec.kind == "adapter":
-        model, tok = _adapter(spec, device, dtype)
-    else:
+        model, tok = _adapter(spec, device, dtype, chat_template)
+    else:  # an HF folder, or a GGUF file / gguf:NAME converted once to a cached folder
         from .models import load_causal_lm
 
-        model, tok = load_causal_lm(spec.path, need_chat_template=False, device=device,
-                                    dtype=dtype)
+        where = str(spec.path) if spec.kind == "gguf" else spec.path
+        model, tok = _with_template(load_causal_lm, where, device, dtype, chat_template)
     return HFGenerator(model, tok, max_new_tokens, batch_size, device, spec.kind)
+
+
+def _with_template(load: Any, where: Any, device: str, dtype: str,
+                   chat_template: str | None) -> tuple[Any, Any]:
+    """Load a model; ``chat_template`` only fills in a missing template."""
+    model, tok = load(where, need_chat_template=False, device=device, dtype=dtype)
+    if chat_template is not None and not getattr(tok, "chat_template", None):
+        from .models import read_chat_template
+
+        tok.chat_template = read_chat_template(chat_template, "--chat-template")
+    return model, tok

@@ -4,6 +4,12 @@ Missing path, a config that is not a causal LM, weights not in safetensors, a to
 without a chat template: each raises :class:`~seqgame.errors.InvalidConfigError` naming
 the path and the fix. Nothing is downloaded (``local_files_only``); ``trust_remote_code``
 is off unless the caller turns it on.
+
+A ``model:`` value is a local HF folder or a GGUF file (``PATH.gguf`` or a packaged
+``gguf:NAME``), which :func:`resolve_model_path` turns into a cached safetensors folder
+(:mod:`~seqgame.backends.llm.gguf`). Base models have no chat template: the
+``chat_template`` argument (a ``.jinja`` file or the template text, see
+:func:`read_chat_template`) supplies one, e.g. ``experiments/configs/chat_template_plain.jinja``.
 """
 
 from __future__ import annotations
@@ -16,19 +22,56 @@ from seqgame.errors import InvalidConfigError
 from . import require_llm_stack
 
 
-def load_tokenizer(path: Path, trust_remote_code: bool = False, need_chat_template: bool = True
-                   ) -> Any:
-    """Load the tokenizer saved at ``path`` (checked for a chat template when needed)."""
+def read_chat_template(value: str, where: str = "chat_template") -> str:
+    """The template text of a ``chat_template`` option: the text itself or a file's content.
+
+    A value containing Jinja markup (``{{`` or ``{%``) is the template; anything else must
+    be an existing file.
+
+    Raises:
+        InvalidConfigError: neither template text nor an existing file, or an empty file.
+    """
+    if "{{" in value or "{%" in value:
+        return value
+    path = Path(value)
+    if not path.is_file():
+        raise InvalidConfigError(
+            f"{where} = {value!r}: neither a Jinja template (no '{{{{' or '{{%') nor an "
+            "existing file; give a .jinja file, e.g. experiments/configs/chat_template_plain.jinja")
+    text = path.read_text(encoding="utf-8")
+    if not text.strip():
+        raise InvalidConfigError(f"{where} = {value!r}: the template file is empty")
+    return text
+
+
+def resolve_model_path(model: str | Path) -> Path:
+    """The local HF folder of a ``model:`` value (a GGUF file is converted once, cached)."""
+    from .gguf import is_gguf_model, model_folder
+
+    if is_gguf_model(str(model)):
+        return model_folder(str(model))
+    return Path(model)
+
+
+def load_tokenizer(path: Path, trust_remote_code: bool = False, need_chat_template: bool = True,
+                   chat_template: str | None = None) -> Any:
+    """Load the tokenizer saved at ``path`` (checked for a chat template when needed).
+
+    ``chat_template`` (file or text, :func:`read_chat_template`) replaces the tokenizer's.
+    """
     require_llm_stack()
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(
         str(path), local_files_only=True, trust_remote_code=trust_remote_code
     )
+    if chat_template is not None:
+        tok.chat_template = read_chat_template(chat_template)
     if need_chat_template and not getattr(tok, "chat_template", None):
         raise InvalidConfigError(
-            f"tokenizer at {path} has no chat template: set 'chat_template' in its "
-            "tokenizer_config.json (or use an instruct model's tokenizer)"
+            f"tokenizer at {path} has no chat template (a base model?): set the role option "
+            "chat_template to a .jinja file or the template text, e.g. chat_template: "
+            "experiments/configs/chat_template_plain.jinja"
         )
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
@@ -72,22 +115,25 @@ def load_causal_lm(
     device: str = "cpu",
     attn_implementation: str | None = None,
     dtype: str = "float32",
+    chat_template: str | None = None,
 ) -> tuple[Any, Any]:
     """Load ``(model, tokenizer)`` from a local directory after :func:`check_model_dir`.
 
     Args:
-        path: local model directory.
+        path: local model directory, or a GGUF file (:func:`resolve_model_path`).
         trust_remote_code: allow custom modelling code (off by default).
         need_chat_template: require a chat template on the tokenizer.
         device: torch device.
         attn_implementation: e.g. ``"flash_attention_2"`` (GPU extra) or ``"sdpa"``.
         dtype: ``float32`` (CPU: bf16 is 2–5× slower there), ``bfloat16`` or ``float16``.
+        chat_template: a template (file or text) for a tokenizer without one.
     """
     import torch
     from transformers import AutoModelForCausalLM
 
+    path = resolve_model_path(path)
     check_model_dir(path, trust_remote_code)
-    tokenizer = load_tokenizer(path, trust_remote_code, need_chat_template)
+    tokenizer = load_tokenizer(path, trust_remote_code, need_chat_template, chat_template)
     if dtype not in ("float32", "bfloat16", "float16"):
         raise InvalidConfigError(f"dtype = {dtype!r}: use float32, bfloat16 or float16")
     kwargs: dict[str, Any] = {}
@@ -100,5 +146,5 @@ def load_causal_lm(
         trust_remote_code=trust_remote_code,
         dtype=getattr(torch, dtype),
         **kwargs,
-    ).to(device)
-    return model, tokenizer
+    )
+    return model.to(device), tokenizer  # type: ignore[arg-type]  # transformers' .to stub

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from seqgame.errors import InvalidConfigError
+from seqgame.errors import InvalidConfigError, SeqgameError
 from seqgame.runner.store import KEEP_CHECKPOINTS
 
 GIB = 2**30
@@ -82,6 +82,8 @@ ARCHITECTURES = {
     "qwen2.5-0.5b": Architecture(896, 24, 151936, 4864, 14, 2, True),
     "qwen2.5-1.5b": Architecture(1536, 28, 151936, 8960, 12, 2, True),
     "qwen2.5-7b": Architecture(3584, 28, 152064, 18944, 28, 4, False),
+    # head_dim 256 (not hidden / heads): the plan's attention terms are a slight underestimate
+    "gemma3-270m": Architecture(640, 18, 262144, 2048, 4, 1, True),
 }
 
 
@@ -131,7 +133,7 @@ def architecture_of(model: str, tiny: Any, plan: PlanOptions) -> Architecture | 
         return Architecture(tiny.hidden_size, tiny.num_hidden_layers, tiny.vocab_size,
                             tiny.intermediate_size, tiny.num_attention_heads,
                             tiny.num_key_value_heads, True)
-    cfg = Path(model) / "config.json"
+    cfg = _converted_folder(model) / "config.json"
     keys = ("hidden_size", "num_hidden_layers", "vocab_size", "intermediate_size",
             "num_attention_heads")
     c = json.loads(cfg.read_text()) if cfg.is_file() else {}
@@ -144,6 +146,41 @@ def architecture_of(model: str, tiny: Any, plan: PlanOptions) -> Architecture | 
         return ARCHITECTURES[plan.architecture]
     name = Path(model).name.lower()
     return next((a for key, a in ARCHITECTURES.items() if key in name), None)
+
+
+def _converted_folder(model: str) -> Path:
+    """The folder a ``model:`` names: a GGUF file's cached conversion (if made), else itself."""
+    from .gguf import cache_key, cache_root, is_gguf_model, resolve_gguf
+
+    if not is_gguf_model(model):
+        return Path(model)
+    try:
+        return cache_root() / "gguf-hf" / cache_key(resolve_gguf(model))
+    except SeqgameError:
+        return Path(model)
+
+
+def _gguf_check(spec: Any, report: Report) -> None:
+    """A GGUF ``model:``: the file (or its pip packages) and the gguf package; no conversion."""
+    from .gguf import require_gguf, resolve_gguf
+
+    name = f"{spec.role}.model"
+    try:
+        require_gguf()
+        gguf_file = resolve_gguf(spec.opts.model)
+    except SeqgameError as exc:
+        report.check(name, False, str(exc))
+        return
+    folder = _converted_folder(spec.opts.model)
+    done = (folder / "config.json").is_file()
+    if not done and spec.opts.chat_template is None:
+        report.check(name, False, f"{gguf_file}: set {spec.role}.chat_template (a GGUF base "
+                     "model usually has none), e.g. experiments/configs/chat_template_plain.jinja")
+        return
+    report.check(name, True, f"{gguf_file} -> " + (f"{folder} (converted)" if done else
+                                                   "dequantised on first load (~1-2 min)"))
+    if done:
+        _folder_check(folder, spec, report)
 
 
 def device_index(device: str) -> str:
@@ -233,15 +270,26 @@ def _model_folder(spec: Any, report: Report) -> None:
     if spec.opts.model == "tiny":
         report.check(name, True, "tiny (built offline on demand)")
         return
-    from .models import check_model_dir, load_tokenizer
+    from .gguf import is_gguf_model
 
+    if is_gguf_model(spec.opts.model):
+        _gguf_check(spec, report)
+        return
     path = Path(spec.opts.model)
     if not path.exists():
         report.check(name, False, f"{path} missing")
         return
+    _folder_check(path, spec, report)
+
+
+def _folder_check(path: Path, spec: Any, report: Report) -> None:
+    from .models import check_model_dir, load_tokenizer
+
+    name = f"{spec.role}.model"
     try:
         check_model_dir(path, spec.opts.trust_remote_code)
-        load_tokenizer(path, spec.opts.trust_remote_code, need_chat_template=True)
+        load_tokenizer(path, spec.opts.trust_remote_code, need_chat_template=True,
+                       chat_template=spec.opts.chat_template)
     except InvalidConfigError as exc:
         report.check(name, False, str(exc))
         return

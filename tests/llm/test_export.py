@@ -90,3 +90,22 @@ def test_adapter_only_export_and_errors(tmp_path, tiny_dir, capsys):
     assert main(["export", str(full), "--role", "attacker", "--out", str(tmp_path / "a"),
                  "--adapter-only"]) == 2
     assert "has no lora adapter" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("extra", [{}, {"lora": LORA}, {"lora": LORA, "shared_base": True}],
+                         ids=["full", "lora", "shared-base"])
+def test_eval_loads_a_run_defender_with_its_trained_weights(tmp_path, tiny_dir, extra):
+    """``seqgame eval --model RUN:defender``: full weights, or the LoRA adapter merged."""
+    from seqgame.backends.llm.eval_models import ModelSpec, load_generator
+
+    run, learners = trained_run(tmp_path, tiny_dir, **extra)
+    gen = load_generator(ModelSpec(f"{run}:defender", "run", run), 4, 2)
+    dfd = learners[Role.DEFENDER]
+    assert not any("lora" in n for n, _ in gen.model.named_parameters())
+    np.testing.assert_allclose(logits(gen.model), logits(dfd.model, dfd.adapter),
+                               rtol=1e-5, atol=1e-5)
+    if extra:  # the adapter moved the logits away from the base model's
+        from seqgame.backends.llm.models import load_causal_lm
+
+        base, _ = load_causal_lm(tiny_dir)
+        assert not np.allclose(logits(base), logits(gen.model), atol=1e-6)
