@@ -21,6 +21,12 @@ In text mode (``text=True``) an observation is ``{"text": str}`` (a ``Dict`` hol
 ``text``, else its id, and attack names); actions are ``Text`` strings mapped to indices
 by pluggable parsers (:func:`parse_attack`, :func:`parse_response` by default).
 
+With a judge (``text=True, judge=...``) the text mode is judge-backed
+(:mod:`seqgame.envs.textmode`): actions are raw completions and replies, observations the
+LLM backend's prompts (rendered; the messages are in ``infos[agent]["messages"]``), and
+rewards the game's payoffs of the judge's labels; the end-of-episode infos add the
+judge's per-turn fields.
+
 Illegal use raises :class:`seqgame.errors.EnvError` (never PettingZoo's silent handling):
 an action out of range or not allowed for the seed, an unparseable text, a non-``None``
 action from an agent that is already terminated, and stepping before ``reset`` or after
@@ -47,6 +53,8 @@ from pettingzoo.utils.wrappers import OrderEnforcingWrapper
 from seqgame.errors import EnvError
 from seqgame.model.game import Observation, SequentialGame
 from seqgame.model.rollout import realized_rewards
+
+from .textmode import TextEpisodes, load_world
 
 ATTACKER = "attacker"
 DEFENDER = "defender"
@@ -102,6 +110,9 @@ class SeqGameAEC(AECEnv):
         attack_parser: maps an attacker string to an attack index (text mode).
         response_parser: maps a defender string to a response index (text mode).
         render_mode: ``None`` or ``"ansi"`` (``render()`` returns a text summary).
+        judge: judge-backed text mode (needs ``text=True``): a judge object, a judge
+            config mapping such as ``{"kind": "rule"}``, or a text world; None keeps the
+            parsers and the game's outcome table.
     """
 
     metadata = {"name": "seqgame_v1", "render_modes": ["ansi"], "is_parallelizable": False}
@@ -115,6 +126,7 @@ class SeqGameAEC(AECEnv):
         attack_parser: TextParser = parse_attack,
         response_parser: TextParser = parse_response,
         render_mode: str | None = None,
+        judge: Any = None,
     ) -> None:
         super().__init__()
         if not isinstance(game, SequentialGame):
@@ -126,6 +138,10 @@ class SeqGameAEC(AECEnv):
             raise EnvError(f"max_action_length = {max_action_length!r}: use an integer >= 1")
         self.game = game
         self.text = bool(text)
+        if judge is not None and not self.text:
+            raise EnvError("judge= needs text=True (the judge labels texts)")
+        self._episodes = None if judge is None else \
+            TextEpisodes(game, load_world(game, judge, max_action_length))
         self.render_mode = render_mode
         self.attack_parser = attack_parser
         self.response_parser = response_parser
@@ -150,6 +166,8 @@ class SeqGameAEC(AECEnv):
             longest = max(len(a) for a in self.game.attacks)
             bound = (max(len(s) for s in self._seed_text) + 64
                      + t_max * (longest + 2) + longest + 16)
+            if self._episodes is not None:
+                bound = self._episodes.world.observation_length
             # A one-entry Dict rather than a bare Text: PettingZoo's api_test compares the
             # dtype of non-Dict observations, which a str does not have.
             obs = {a: spaces.Dict({"text": spaces.Text(bound, min_length=1, charset=PRINTABLE)})
@@ -165,8 +183,9 @@ class SeqGameAEC(AECEnv):
         if self._full:
             dfd = {"seed": spaces.Discrete(n_x), **dfd}
         obs = {ATTACKER: spaces.Dict(att), DEFENDER: spaces.Dict(dfd)}
-        act = {ATTACKER: spaces.Discrete(n_a), DEFENDER: spaces.Discrete(n_d)}
-        return obs, act
+        discrete: dict[str, spaces.Space] = {ATTACKER: spaces.Discrete(n_a),
+                                             DEFENDER: spaces.Discrete(n_d)}
+        return obs, discrete
 
     def observation_space(self, agent: str) -> spaces.Space:
         """Return the (cached) observation space of ``agent``."""
@@ -212,6 +231,9 @@ class SeqGameAEC(AECEnv):
         self.infos: dict[str, dict[str, Any]] = {a: {} for a in AGENTS}
         self.agent_selection = ATTACKER
         self._skip_agent_selection = None
+        if self._episodes is not None:
+            self._episodes.start([self._x])
+            self._note_messages()
 
     def step(self, action: Any) -> None:
         """Apply the selected agent's action (``None`` only for a terminated agent)."""
@@ -230,6 +252,9 @@ class SeqGameAEC(AECEnv):
             return
         if action is None:
             raise EnvError(f"{agent} must act: step(None) is only for terminated agents")
+        if self._episodes is not None:
+            self._apply_text(agent, self._action_text(agent, action))
+            return
         index = self._attack_index(action) if agent == ATTACKER else self._response_index(action)
         self._apply(agent, index)
 
@@ -244,8 +269,45 @@ class SeqGameAEC(AECEnv):
             self._answer(index)
         self._accumulate_rewards()
 
+    def _apply_text(self, agent: str, text: str) -> None:
+        """Play a raw text in judge-backed mode (the judge labels the defender's reply)."""
+        episodes = self._episodes
+        assert episodes is not None
+        self._cumulative_rewards[agent] = 0.0
+        self._clear_rewards()
+        step = episodes.step([text])
+        turn = step.judged[0]
+        if turn is None:
+            self._pending = episodes.world.classify(text)
+            self.agent_selection = DEFENDER
+        else:
+            self._attacks.append(turn.attack)
+            self._responses.append(turn.response)
+            self._unsafe.append(turn.unsafe)
+            self.rewards = {ATTACKER: float(step.rewards_attacker[0]),
+                            DEFENDER: float(step.rewards_defender[0])}
+            for a in AGENTS:
+                self._returns[a] += self.rewards[a]
+            self._pending = None
+            self.agent_selection = ATTACKER
+            if step.done[0]:
+                self.terminations = {a: True for a in AGENTS}
+                self.infos = {a: {**self._final_info(a), **episodes.judge_info(0)}
+                              for a in AGENTS}
+            else:
+                self._turn += 1
+        self._note_messages()
+        self._accumulate_rewards()
+
+    def _note_messages(self) -> None:
+        """Put each agent's current chat messages into its infos (judge-backed mode)."""
+        assert self._episodes is not None
+        for a in AGENTS:
+            self.infos[a]["messages"] = list(self._episodes.observe(0, a).messages)
+
     def _answer(self, d: int) -> None:
         game, rng, t, x, a = self.game, self._rng, self._turn, self._x, self._pending
+        assert rng is not None and a is not None  # reset() ran and the attacker moved
         bad = bool(rng.random() < game.unsafe[x, a, d])
         r_a, r_d = realized_rewards(game, np.array([x]), np.array([a]), np.array([d]),
                                     np.array([bad]))
@@ -313,7 +375,8 @@ class SeqGameAEC(AECEnv):
         if not self._action_spaces[agent].contains(action):
             raise EnvError(
                 f"{agent} action text of length {len(action)} is not in its Text space "
-                f"(at most {self._action_spaces[agent].max_length} printable characters)"
+                f"(at most {self._action_spaces[agent].max_length} printable characters: "
+                "raise max_action_length for longer texts)"
             )
         return action
 
@@ -333,6 +396,8 @@ class SeqGameAEC(AECEnv):
         self._check_agent(agent)
         if not self._started:
             raise EnvError("observe() before reset(): call reset(seed=...) first")
+        if self._episodes is not None:
+            return {"text": self._episodes.observe(0, agent).text}
         if self.text:
             return {"text": self._observe_text(agent)}
         n_a = len(self.game.attacks)
@@ -398,6 +463,7 @@ def env(
     attack_parser: TextParser = parse_attack,
     response_parser: TextParser = parse_response,
     render_mode: str | None = None,
+    judge: Any = None,
 ) -> OrderEnforcingWrapper:
     """Build the AEC environment of ``game`` wrapped to enforce call order (PettingZoo's ``env``).
 
@@ -406,4 +472,4 @@ def env(
     """
     return _StrictOrder(raw_env(game, text=text, max_action_length=max_action_length,
                                 attack_parser=attack_parser, response_parser=response_parser,
-                                render_mode=render_mode))
+                                render_mode=render_mode, judge=judge))

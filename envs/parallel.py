@@ -34,10 +34,11 @@ class SeqGameParallel(ParallelEnv):
         attack_parser: TextParser = parse_attack,
         response_parser: TextParser = parse_response,
         render_mode: str | None = None,
+        judge: Any = None,
     ) -> None:
         self._aec = SeqGameAEC(game, text=text, max_action_length=max_action_length,
                                attack_parser=attack_parser, response_parser=response_parser,
-                               render_mode=render_mode)
+                               render_mode=render_mode, judge=judge)
         self.game = game
         self.render_mode = render_mode
         self.possible_agents = list(AGENTS)
@@ -58,7 +59,7 @@ class SeqGameParallel(ParallelEnv):
         self._aec.reset(seed=seed, options=options)
         self.agents = list(AGENTS)
         observations = {a: self._aec.observe(a) for a in self.agents}
-        infos = {a: {"active_agent": ATTACKER} for a in self.agents}
+        infos = {a: {**self._aec.infos[a], "active_agent": ATTACKER} for a in self.agents}
         return observations, infos
 
     def step(self, actions: dict[str, Any]) -> tuple[dict, dict, dict, dict, dict]:

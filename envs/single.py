@@ -15,6 +15,12 @@ The opponent is one of:
 * a callable ``opponent(observation, rng) -> action`` taking the opponent's AEC
   observation and returning an action of its AEC action space.
 
+In the judge-backed text mode (``text=True, judge=...``) a table or Policy opponent plays
+the world's canonical text of the action it draws (the canonical rewrite of the attack,
+the game's refuse / comply reply), and a callable opponent receives
+``{"text": ..., "messages": [...]}`` (its rendered observation and chat messages) and
+returns a string; the learner's infos carry its ``messages`` after every step.
+
 All randomness (seed, outcomes, the opponent's draws) comes from ``reset(seed=...)``.
 """
 
@@ -90,6 +96,7 @@ class SingleAgentEnv(gymnasium.Env):
             Actions outside the action space always raise.
         illegal_reward: reward of a penalised illegal action (default: the role's lowest
             per-turn payoff minus 1).
+        judge: judge-backed text mode (see :class:`~seqgame.envs.aec.SeqGameAEC`).
 
     Raises:
         InvalidProfileError: an opponent table that is not a valid policy of its role.
@@ -111,12 +118,13 @@ class SingleAgentEnv(gymnasium.Env):
         render_mode: str | None = None,
         illegal_action: str = "raise",
         illegal_reward: float | None = None,
+        judge: Any = None,
     ) -> None:
         self.role = Role.parse(role)
         self.game = game
         self._aec = SeqGameAEC(game, text=text, max_action_length=max_action_length,
                                attack_parser=attack_parser, response_parser=response_parser,
-                               render_mode=render_mode)
+                               render_mode=render_mode, judge=judge)
         self.render_mode = render_mode
         self._me = self.role.value
         self._other = self.role.opponent.value
@@ -142,7 +150,7 @@ class SingleAgentEnv(gymnasium.Env):
         self._done = False
         reward = self._opponent_moves()
         assert reward == 0.0  # the defender's episode cannot end before it has answered
-        return self._aec.observe(self._me), {}
+        return self._aec.observe(self._me), self._messages()
 
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict]:
         """One move of the learning role and the opponent's replies."""
@@ -163,24 +171,38 @@ class SingleAgentEnv(gymnasium.Env):
         reward = float(aec.rewards[self._me])
         reward += self._opponent_moves()
         self._done = aec.terminations[self._me]
-        info = dict(aec.infos[self._me]) if self._done else {}
+        info = dict(aec.infos[self._me]) if self._done else self._messages()
         return aec.observe(self._me), reward, self._done, False, info
+
+    def _messages(self) -> dict[str, Any]:
+        """The learner's chat messages (judge-backed text mode), else nothing."""
+        if self._aec._episodes is None:
+            return {}
+        return {"messages": list(self._aec._episodes.observe(0, self._me).messages)}
 
     def _opponent_moves(self) -> float:
         """Let the opponent act while it is its move; return the learner's rewards meanwhile."""
         aec = self._aec
         reward = 0.0
+        episodes, table, fn = aec._episodes, self._table, self._fn
         while aec.agent_selection == self._other and not aec.terminations[self._other]:
-            if self._table is not None:
-                aec._apply(self._other, self._opponent_index())
-            else:
-                aec.step(self._fn(aec.observe(self._other), self.np_random))
+            if table is not None and episodes is not None:
+                index = table.index(aec, self.np_random)
+                aec.step(episodes.world.canonical_action(self._other, aec._x, index))
+            elif table is not None:
+                aec._apply(self._other, self._opponent_index(table))
+            elif episodes is not None and fn is not None:
+                seen = episodes.observe(0, self._other)
+                obs = {"text": seen.text, "messages": list(seen.messages)}
+                aec.step(fn(obs, self.np_random))
+            elif fn is not None:
+                aec.step(fn(aec.observe(self._other), self.np_random))
             reward += float(aec.rewards[self._me])
         return reward
 
-    def _opponent_index(self) -> int:
-        index = self._table.index(self._aec, self.np_random)
-        if self._table.role is Role.ATTACKER:
+    def _opponent_index(self, table: _TableOpponent) -> int:
+        index = table.index(self._aec, self.np_random)
+        if table.role is Role.ATTACKER:
             self._aec._check_allowed(index)
         return index
 
