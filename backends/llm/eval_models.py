@@ -88,8 +88,8 @@ def _run_defender(spec: ModelSpec, device: str, dtype: str,
     from seqgame.runner.launch import read_run_config
     from seqgame.runner.store import load_latest_checkpoint
 
-    from .factory import LLMRoleOptions, _model_dir
-    from .models import load_causal_lm
+    from .factory import LLMRoleOptions
+    from .models import load_causal_lm, model_dir
     from .prompts import load_prompts, shared_prompts
     from .state import from_plain
     from .textgame import TextGame
@@ -103,7 +103,8 @@ def _run_defender(spec: ModelSpec, device: str, dtype: str,
     text_game = TextGame(load_game(config.game), opts.request_label_source,
                          load_prompts(opts.prompts, "defender.prompts"))
     # the defender's seed (factory); a shared base is built from the run seed
-    path = _model_dir(opts, text_game, config.seed + (0 if opts.shared_base else 1))
+    path = model_dir(opts.model, text_game, config.seed + (0 if opts.shared_base else 1),
+                     opts.tiny, opts.tiny_dir)
     model, tok = load_causal_lm(path, opts.trust_remote_code, need_chat_template=False,
                                 device=device, dtype=dtype,
                                 chat_template=opts.chat_template or chat_template)

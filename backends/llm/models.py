@@ -14,6 +14,9 @@ A ``model:`` value is a local HF folder or a GGUF file (``PATH.gguf`` or a packa
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -148,3 +151,47 @@ def load_causal_lm(
         **kwargs,
     )
     return model.to(device), tokenizer  # type: ignore[arg-type]  # transformers' .to stub
+
+
+def check_device(device: str, where: str) -> None:
+    """Refuse a CUDA device on a machine without one (before any model is loaded)."""
+    if device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise InvalidConfigError(
+                f"{where}.device = {device!r}: this machine has no CUDA GPU; use device: cpu")
+
+
+def model_dir(model: str, text_game: Any, seed: int, tiny: Mapping[str, Any] | None = None,
+              tiny_dir: str | None = None) -> Path:
+    """The local folder of a ``model:`` value; ``tiny`` builds (once) a tiny model for the game.
+
+    Args:
+        model: ``tiny``, a local HF folder, ``PATH.gguf`` or ``gguf:NAME``.
+        text_game: the text game (its corpus trains the tiny tokenizer).
+        seed: the tiny model's seed (unless ``tiny`` sets one).
+        tiny: :class:`~seqgame.backends.llm.tiny.TinyConfig` fields.
+        tiny_dir: where to build the tiny model (default: a cache folder under the system
+            temp dir, keyed by game, corpus and shape).
+    """
+    if model != "tiny":
+        return resolve_model_path(model)
+    from seqgame.config import parse_options
+
+    from .tiny import TinyConfig, build_tiny_model, tiny_key
+
+    shape = parse_options(TinyConfig, {"seed": seed, **(tiny or {})}, "tiny")
+    key = tiny_key(text_game.corpus(), shape)
+    default = Path(tempfile.gettempdir()) / "seqgame-tiny" / f"{text_game.game.name}-{key}"
+    out = Path(tiny_dir) if tiny_dir is not None else default
+    if not (out / "config.json").is_file():
+        # Build beside the target and rename, so concurrent runs never see half a model.
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=out.name + ".", dir=out.parent))
+        build_tiny_model(tmp, text_game.corpus(), shape)
+        try:
+            tmp.rename(out)
+        except OSError:  # another process won the race: its model is identical
+            shutil.rmtree(tmp, ignore_errors=True)
+    return out

@@ -298,13 +298,12 @@ def _sft_model(cfg: Any, text_game: TextGame) -> tuple[Any, Any]:
     """The model (with a fresh LoRA adapter when ``cfg.lora``) and tokenizer of an SFT job."""
     from seqgame.config import parse_options
 
-    from .factory import LLMRoleOptions, _check_device, _model_dir
     from .lora import LoRAOptions, attach_lora
-    from .models import load_causal_lm
+    from .models import check_device, load_causal_lm, model_dir
 
     lora = None if cfg.lora is None else parse_options(LoRAOptions, dict(cfg.lora), "lora")
-    _check_device(cfg.device, "sft")
-    path = _model_dir(LLMRoleOptions(model=cfg.model), text_game, cfg.seed)
+    check_device(cfg.device, "sft")
+    path = model_dir(cfg.model, text_game, cfg.seed)
     model, tokenizer = load_causal_lm(path, cfg.trust_remote_code, device=cfg.device,
                                       attn_implementation=cfg.attn_implementation,
                                       dtype=cfg.dtype, chat_template=cfg.chat_template)
