@@ -72,7 +72,6 @@ Multi-turn text games (``turns`` > 1) are played turn by turn with histories (se
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,6 +84,7 @@ from seqgame.model.game import Role, SequentialGame
 from . import require_llm_stack
 from .judge_config import judge_from_config
 from .judges import Judge, seed_labels
+from .models import check_device, model_dir
 from .prompts import load_prompts, shared_prompts
 from .scoring import shared_heldout
 from .textgame import TextGame
@@ -129,45 +129,12 @@ class LLMRoleOptions:
             read_chat_template(self.chat_template)  # a bad file fails before any loading
 
 
-def _check_device(device: str, role: str) -> None:
-    """Refuse a CUDA device on a machine without one (before any model is loaded)."""
-    if device.startswith("cuda"):
-        import torch
-
-        if not torch.cuda.is_available():
-            raise InvalidConfigError(
-                f"{role}.device = {device!r}: this machine has no CUDA GPU; use device: cpu")
-
-
 def build_judge(options: dict[str, Any] | None, text_game: TextGame) -> Judge:
     """Build the judge described by ``options`` (see the module docstring)."""
     g = text_game.game
     labels = seed_labels(((s.text or "", s.harmful) for s in g.seeds), f"game {g.name!r}")
     return judge_from_config(options, labels,
                              request_labels=text_game.request_label_source == "rewrite")
-
-
-def _model_dir(options: LLMRoleOptions, text_game: TextGame, seed: int) -> Path:
-    from .tiny import TinyConfig, build_tiny_model, tiny_key
-
-    if options.model != "tiny":
-        from .models import resolve_model_path
-
-        return resolve_model_path(options.model)
-    tiny = parse_options(TinyConfig, {"seed": seed, **options.tiny}, "tiny")
-    key = tiny_key(text_game.corpus(), tiny)
-    default = Path(tempfile.gettempdir()) / "seqgame-tiny" / f"{text_game.game.name}-{key}"
-    out = Path(options.tiny_dir) if options.tiny_dir is not None else default
-    if not (out / "config.json").is_file():
-        # Build beside the target and rename, so concurrent runs never see half a model.
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=out.name + ".", dir=out.parent))
-        build_tiny_model(tmp, text_game.corpus(), tiny)
-        try:
-            tmp.rename(out)
-        except OSError:  # another process won the race: its model is identical
-            shutil.rmtree(tmp, ignore_errors=True)
-    return out
 
 
 def _lora_options(opts: LLMRoleOptions, role: Role) -> Any:
@@ -196,8 +163,8 @@ def _load(opts: LLMRoleOptions, text_game: TextGame, seed: int) -> tuple[Any, An
     require_llm_stack()
     from .models import load_causal_lm
 
-    _check_device(opts.device, "model")
-    return load_causal_lm(_model_dir(opts, text_game, seed),
+    check_device(opts.device, "model")
+    return load_causal_lm(model_dir(opts.model, text_game, seed, opts.tiny, opts.tiny_dir),
                           trust_remote_code=opts.trust_remote_code, device=opts.device,
                           attn_implementation=opts.attn_implementation, dtype=opts.dtype,
                           chat_template=opts.chat_template)
@@ -212,7 +179,7 @@ def build_learner(role: Role, game: SequentialGame, options: dict[str, Any], see
     """
     opts, grpo_opts, best_of_k, lora = _role_setup(role, game, options)
     require_llm_stack()
-    _check_device(opts.device, role.value)
+    check_device(opts.device, role.value)
     from .learner import GRPOLearner
     from .lora import adapter_scope, attach_lora
 
@@ -333,6 +300,10 @@ def build_learners(game: SequentialGame, attacker_options: dict[str, Any],
     """
     attacker_options, defender_options = shared_prompts(attacker_options, defender_options)
     attacker_options, defender_options = shared_heldout(attacker_options, defender_options, seed)
+    from .learner import check_vllm_roles
+
+    check_vllm_roles(_role_setup(Role.ATTACKER, game, attacker_options)[1],
+                     _role_setup(Role.DEFENDER, game, defender_options)[1])
     shared = shared_base_model(game, attacker_options, defender_options, seed)
     attacker = build_learner(Role.ATTACKER, game, attacker_options, seed, shared)
     defender = build_learner(Role.DEFENDER, game, defender_options, seed + 1, shared)

@@ -1,17 +1,22 @@
-"""GRPO learner for one role of a text game, wrapping TRL's ``GRPOTrainer`` per phase.
+"""GRPO learner for one role of a text game, wrapping one TRL ``GRPOTrainer`` per role.
 
 A phase (``train_against(opponent, steps, rng)``) builds a **fresh dataset** of
 ``steps × prompts_per_step`` seeds drawn from the game's prior with the phase's ``rng``
-and a fresh ``GRPOTrainer`` with a phase seed, then trains ``steps`` GRPO steps. The
-learner owns the optimizer (AdamW) and one LR schedule spanning all phases and passes
-them as ``optimizers=(opt, sched)`` (FIELD.md: calling ``train()`` again restarts TRL's
-schedule, step counter and data order). ``bf16=False`` and no gradient checkpointing
-(both slow on CPU; TRL's defaults are the opposite). With a LoRA ``adapter``
-(:mod:`~seqgame.backends.llm.lora`) only the adapter is optimised and checkpointed, and it
-is the active adapter during its phases. One GRPO step is one generation batch; with
-micro-batching (``per_device_train_batch_size``, ``gradient_accumulation_steps``) a step
-can make several optimizer updates on it (TRL's ``steps_per_generation``). After each
-phase TRL's patched ``forward`` is removed from the model (it would alias copies).
+and a phase seed, then trains ``steps`` GRPO steps. The role's ``GRPOTrainer`` is built by
+its first phase and reused by every later one (so a vLLM engine is built once per role and
+run: an in-process engine is not reliably freed); each phase hands it the phase's dataset,
+reward function (through a stable dispatcher), ``max_steps`` and seed
+(:meth:`GRPOLearner._phase_trainer`). The learner owns the optimizer (AdamW) and one LR
+schedule spanning all phases and passes them as ``optimizers=(opt, sched)`` (FIELD.md:
+calling ``train()`` again restarts TRL's schedule, step counter and data order).
+``bf16=False`` and no gradient checkpointing (both slow on CPU; TRL's defaults are the
+opposite). With a LoRA ``adapter`` (:mod:`~seqgame.backends.llm.lora`) only the adapter is
+optimised and checkpointed, and it is the active adapter during its phases; on a shared
+base the two roles' trainers share the model, and each phase puts its own trainer's fused
+LM head back on it. One GRPO step is one generation batch; with micro-batching
+(``per_device_train_batch_size``, ``gradient_accumulation_steps``) a step can make several
+optimizer updates on it (TRL's ``steps_per_generation``). Between phases TRL's patched
+``forward`` is off the model (it would alias copies).
 
 MAGIC rollout semantics (arXiv 2602.01539, Phase 2):
 
@@ -66,7 +71,9 @@ from .lora import (
     adapter_parameters,
     adapter_scope,
     adapter_state,
+    forward_patch,
     load_adapter_state,
+    restore_forward_patch,
     strip_forward_patch,
 )
 from .policy import GenerationOptions, LMPolicy
@@ -125,7 +132,17 @@ class GRPOOptions:
             loss (MAGIC masks them); they are still judged for the step's statistics.
         use_vllm / vllm_mode: TRL's vLLM generation (GPU extra; ``colocate`` or ``server``);
             ``vllm_gpu_memory_utilization`` is a colocated engine's share of the GPU (TRL's
-            default 0.3). Untested here (no GPU).
+            default 0.3). The role's trainer, and so its engine, is built once per run.
+            Untested here (no GPU).
+        vllm_max_model_length: the engine's context window in tokens (prompt plus
+            completion); unset, vLLM takes the model config's.
+        vllm_enable_sleep_mode: offload a colocated engine's weights and cache during the
+            optimizer step; at most one engine per process may sleep, so not on both roles
+            when both are colocated.
+        vllm_server_base_url / vllm_server_host / vllm_server_port / vllm_group_port: the
+            role's vLLM server in ``server`` mode (the URL, when given, wins over host and
+            port) and its weight-update group port; each role needs its own server and group
+            port.
         continuous_batching: TRL's generation with transformers' continuous batching
             instead of ``generate`` (``benchmarks/bench_llm_gpu.py`` compares them; GPU).
         bf16, gradient_checkpointing: off by default (2–5× slower on CPU, FIELD.md); turn
@@ -148,6 +165,12 @@ class GRPOOptions:
     use_vllm: bool = False
     vllm_mode: str = "colocate"
     vllm_gpu_memory_utilization: float = 0.3
+    vllm_max_model_length: int | None = None
+    vllm_enable_sleep_mode: bool = False
+    vllm_server_base_url: str | None = None
+    vllm_server_host: str = "0.0.0.0"
+    vllm_server_port: int = 8000
+    vllm_group_port: int = 51216
     continuous_batching: bool = False
     bf16: bool = False
     gradient_checkpointing: bool = False
@@ -188,12 +211,39 @@ class GRPOOptions:
             raise InvalidConfigError(f"temperature = {self.temperature!r}: use a number > 0")
         if self.weight_decay < 0:
             raise InvalidConfigError(f"weight_decay = {self.weight_decay!r}: use >= 0")
+        self._check_vllm()
+        self.generation()  # validates top_k, top_p and repetition_penalty
+        self.updates_per_step  # noqa: B018 (validates the micro-batching)
+
+    def _check_vllm(self) -> None:
+        """Validate the vLLM engine's and server's options."""
         if not 0 < self.vllm_gpu_memory_utilization < 1:
             raise InvalidConfigError(
                 f"vllm_gpu_memory_utilization = {self.vllm_gpu_memory_utilization!r}: a share "
                 "of the GPU in (0, 1)")
-        self.generation()  # validates top_k, top_p and repetition_penalty
-        self.updates_per_step  # noqa: B018 (validates the micro-batching)
+        length = self.vllm_max_model_length
+        if length is not None and length <= self.max_completion_length:
+            raise InvalidConfigError(
+                f"vllm_max_model_length = {length!r}: it must hold the prompt plus "
+                f"max_completion_length = {self.max_completion_length} tokens; use a larger "
+                "value or leave it out (the model config's)")
+        for name in ("vllm_server_port", "vllm_group_port"):
+            if not 0 < getattr(self, name) < 65536:
+                raise InvalidConfigError(f"{name} = {getattr(self, name)!r}: a port in 1..65535")
+        url = self.vllm_server_base_url
+        if url is not None and not url.startswith(("http://", "https://")):
+            raise InvalidConfigError(
+                f"vllm_server_base_url = {url!r}: use a URL such as 'http://localhost:8000'")
+
+    def vllm_server(self) -> tuple[str, int]:
+        """The ``(host, port)`` of this role's vLLM server (``server`` mode)."""
+        from urllib.parse import urlsplit
+
+        if self.vllm_server_base_url is None:
+            return _local(self.vllm_server_host), self.vllm_server_port
+        url = urlsplit(self.vllm_server_base_url)
+        default = 443 if url.scheme == "https" else 80
+        return _local(url.hostname or ""), url.port or default
 
     def generation(self, batch_size: int = 64) -> GenerationOptions:
         """The role's sampling policy (shared by TRL, the opponent and evaluation)."""
@@ -235,6 +285,40 @@ class GRPOOptions:
     def batch_size(self) -> int:
         """Completions per step (prompts × G); a multiple of G by construction."""
         return self.prompts_per_step * self.num_generations
+
+
+def _local(host: str) -> str:
+    """One name for this machine's addresses (so two spellings of it compare equal)."""
+    return "localhost" if host in ("localhost", "127.0.0.1", "0.0.0.0", "::1", "") else host
+
+
+def check_vllm_roles(attacker: GRPOOptions, defender: GRPOOptions) -> None:
+    """Refuse vLLM settings the two roles of one run cannot share.
+
+    Raises:
+        InvalidConfigError: both roles colocated with sleep mode (at most one engine per
+            process may sleep), or both on the same vLLM server or weight-update group port.
+    """
+    if not (attacker.use_vllm and defender.use_vllm):
+        return
+    modes = {attacker.vllm_mode, defender.vllm_mode}
+    if modes == {"colocate"} and attacker.vllm_enable_sleep_mode and \
+            defender.vllm_enable_sleep_mode:
+        raise InvalidConfigError(
+            "vllm_enable_sleep_mode is set on both colocated roles: at most one vLLM engine per "
+            "process may use sleep mode; set it to false on one role")
+    if modes != {"server"}:
+        return
+    (a_host, a_port), (d_host, d_port) = attacker.vllm_server(), defender.vllm_server()
+    if (a_host, a_port) == (d_host, d_port):
+        raise InvalidConfigError(
+            f"both roles use the vLLM server at {a_host}:{a_port}: each role needs its own "
+            "server (it serves that role's weights); set vllm_server_port (or "
+            "vllm_server_base_url) to differ")
+    if a_host == d_host and attacker.vllm_group_port == defender.vllm_group_port:
+        raise InvalidConfigError(
+            f"both roles use vllm_group_port = {attacker.vllm_group_port} on {a_host}: each "
+            "server's weight-update group needs its own port; set it to differ on one role")
 
 
 def check_precision(params: Sequence[Any], allow_low_precision: bool, role: str) -> None:
@@ -341,6 +425,11 @@ class GRPOLearner:
         )
         self.steps = 0
         self.phases = 0
+        self._trainer: Any = None  # the role's GRPOTrainer, built by the first phase
+        self._fused_forward: Any = None
+        self._phase_reward: Any = None
+        self._trl_logs: list[dict[str, float]] = []
+        self._output_dir = tempfile.TemporaryDirectory(prefix="seqgame-grpo-")
 
     @property
     def role(self) -> Role:
@@ -621,6 +710,12 @@ class GRPOLearner:
             use_vllm=opts.use_vllm,
             vllm_mode=opts.vllm_mode,
             vllm_gpu_memory_utilization=opts.vllm_gpu_memory_utilization,
+            vllm_max_model_length=opts.vllm_max_model_length,
+            vllm_enable_sleep_mode=opts.vllm_enable_sleep_mode,
+            vllm_server_base_url=opts.vllm_server_base_url,
+            vllm_server_host=opts.vllm_server_host,
+            vllm_server_port=opts.vllm_server_port,
+            vllm_group_port=opts.vllm_group_port,
             use_transformers_continuous_batching=opts.continuous_batching,
             logging_steps=1,
             save_strategy="no",
@@ -641,10 +736,6 @@ class GRPOLearner:
     def train_against(self, opponent: LMPolicy, steps: int, rng: np.random.Generator
                       ) -> list[dict[str, float]]:
         """Train ``steps`` GRPO steps against the frozen ``opponent``; one record per step."""
-        from datasets import Dataset
-        from transformers import PrinterCallback, TrainerCallback
-        from trl import GRPOTrainer
-
         if steps < 1:
             raise InvalidConfigError(f"steps = {steps!r}: a phase needs >= 1 step")
         if Role.parse(opponent.role) is not self._role.opponent:
@@ -660,42 +751,96 @@ class GRPOLearner:
             rows, reward_fn = self._multi_turn_phase(opponent, seeds, rng, stats)
         else:
             rows, reward_fn = self._single_turn_phase(opponent, seeds, rng, stats)
-
-        trl_logs: list[dict[str, float]] = []
-
-        class _Logs(TrainerCallback):
-            def on_log(self, args: Any, state: Any, control: Any, logs: Any = None,
-                       **kw: Any) -> None:
-                if logs and "loss" in logs:
-                    trl_logs.append({k: float(v) for k, v in logs.items()
-                                     if k in _TRL_KEYS and isinstance(v, int | float)})
-
         phase_seed = int(rng.integers(2**31))
-        with tempfile.TemporaryDirectory(prefix="seqgame-grpo-") as tmp, \
-                adapter_scope(self.model, self.adapter, trainable=True):
-            trainer = GRPOTrainer(
-                model=self.model,
-                reward_funcs=[reward_fn],
-                args=self.grpo_config(steps, tmp, phase_seed),
-                train_dataset=Dataset.from_dict(rows),
-                processing_class=self.tokenizer,
-                optimizers=(self.optimizer, self.scheduler),
-                callbacks=[_Logs()],
-            )
-            # TRL prints every log dict when tqdm is off; our records carry them instead.
-            trainer.remove_callback(PrinterCallback)
+        with adapter_scope(self.model, self.adapter, trainable=True):
+            trainer = self._phase_trainer(steps, phase_seed, rows, reward_fn)
             try:
                 trainer.train()
             finally:
-                # TRL's fused LM head stays on the model and closes over its forward: drop it
-                # (the next phase's trainer adds its own), so copies never alias the live model.
+                # TRL's fused LM head closes over the live model's forward: drop it between
+                # phases (the next phase puts it back), so copies never alias the live model.
                 strip_forward_patch(self.model)
-        records = [self._record(i, st, trl_logs, opts.updates_per_step)
+        records = [self._record(i, st, self._trl_logs, opts.updates_per_step)
                    for i, st in enumerate(stats[:steps])]
         self.steps += steps
         self.phases += 1
         self._measure_heldout(opponent, steps, records)
         return records
+
+    # ---------------------------------------------------------------- the trainer
+    def _phase_trainer(self, steps: int, seed: int, rows: dict[str, list], reward_fn: Any
+                       ) -> Any:
+        """The role's one ``GRPOTrainer``, set up for a phase of ``steps`` steps.
+
+        Built by the first phase and reused by every later one, so a vLLM engine is made
+        once per role and run (an in-process engine is not reliably freed). Each phase's
+        ``GRPOConfig`` (checked like the first) resets accelerate's process-wide state for
+        this role (``TrainingArguments``), so a reused trainer copies the phase's
+        ``max_steps`` and seeds into its own config (keeping what TRL set on it when built)
+        and makes a new ``Accelerator``, as ``Trainer`` does for a new hyper-parameter
+        trial; our optimizer is handed back unwrapped, the phase's dataset replaces the
+        last, and GRPO's generation buffer is emptied. ``train()`` then rebuilds the data
+        loader (the ``RepeatSampler`` reads ``args.seed``) and the trainer state and keeps
+        our LR schedule. The RNGs are seeded last, as ``GRPOTrainer.__init__`` does, so a
+        phase is the same with a new trainer (a resumed run) or a reused one.
+        """
+        from accelerate.utils import set_seed
+        from datasets import Dataset
+
+        config = self.grpo_config(steps, self._output_dir.name, seed)
+        self._phase_reward = reward_fn
+        self._trl_logs.clear()
+        dataset = Dataset.from_dict(rows)
+        if self._trainer is None:
+            self._trainer = self._build_trainer(config, dataset)
+            self._fused_forward = forward_patch(self.model)
+        else:
+            t = self._trainer
+            for name in ("max_steps", "seed", "data_seed"):  # the rest is the first phase's
+                setattr(t.args, name, getattr(config, name))
+            t.create_accelerator_and_postprocess()
+            t.optimizer, t.model_wrapped, t.train_dataset = self.optimizer, t.model, dataset
+            t._step, t._buffered_inputs = 0, None  # a phase starts with a generation
+            if hasattr(t, "_last_loaded_step"):
+                t._last_loaded_step = -1  # vLLM: load the weights at the first generation
+            restore_forward_patch(self.model, self._fused_forward)
+        # Accelerate skips a model it marked prepared (by an earlier phase, the other role's
+        # trainer on a shared base, or SFT); its bf16 output wrapper is stripped after each
+        # phase. Unmark the model so every phase prepares it as a new trainer would (and a
+        # resumed phase, whose model is unmarked, matches).
+        self.model.__dict__.pop("_is_accelerate_prepared", None)
+        set_seed(seed, device_specific=True)
+        return self._trainer
+
+    def _build_trainer(self, config: Any, dataset: Any) -> Any:
+        """A ``GRPOTrainer`` on the live model with our optimizer, schedule and callbacks."""
+        from transformers import PrinterCallback, TrainerCallback
+        from trl import GRPOTrainer
+
+        sink = self._trl_logs  # cleared by each phase
+
+        class _Logs(TrainerCallback):
+            def on_log(self, args: Any, state: Any, control: Any, logs: Any = None,
+                       **kw: Any) -> None:
+                if logs and "loss" in logs:
+                    sink.append({k: float(v) for k, v in logs.items()
+                                 if k in _TRL_KEYS and isinstance(v, int | float)})
+
+        def reward_fn(prompts: list, completions: list, **cols: Any) -> list[float | None]:
+            return self._phase_reward(prompts, completions, **cols)  # this phase's rewards
+
+        trainer = GRPOTrainer(
+            model=self.model,
+            reward_funcs=[reward_fn],
+            args=config,
+            train_dataset=dataset,
+            processing_class=self.tokenizer,
+            optimizers=(self.optimizer, self.scheduler),
+            callbacks=[_Logs()],
+        )
+        # TRL prints every log dict when tqdm is off; our records carry them instead.
+        trainer.remove_callback(PrinterCallback)
+        return trainer
 
     # ---------------------------------------------------------------- held out
     def _set_heldout(self, heldout: HeldOutOptions | None) -> None:

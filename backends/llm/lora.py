@@ -207,3 +207,23 @@ def strip_forward_patch(model: Any) -> None:
     for m in {id(model): model, id(target): target}.values():
         m.__dict__.pop("forward", None)
         m.__dict__.pop("_original_forward", None)
+
+
+def _patch_target(model: Any) -> Any:
+    """The module TRL's fused LM head patches: the base model under PEFT, else ``model``."""
+    return model.get_base_model() if is_peft(model) else model
+
+
+def forward_patch(model: Any) -> Any:
+    """The instance-level ``forward`` a just-built ``GRPOTrainer`` put on ``model``, or None.
+
+    Its closure holds the class ``forward`` bound to ``model``: kept by a learner that reuses
+    its trainer, and put back (:func:`restore_forward_patch`) before each phase.
+    """
+    return _patch_target(model).__dict__.get("forward")
+
+
+def restore_forward_patch(model: Any, patch: Any) -> None:
+    """Put back a :func:`forward_patch` that :func:`strip_forward_patch` removed."""
+    if patch is not None:
+        _patch_target(model).__dict__["forward"] = patch

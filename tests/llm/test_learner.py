@@ -305,3 +305,159 @@ def test_one_sampling_policy_for_trl_opponent_and_evaluation(text_game, tiny_dir
         assert kwargs[key] == getattr(trl, key) == getattr(opts, key)
     assert learner.policy().snapshot().generation == gen
     assert gen.sampling_kwargs(greedy=True)["repetition_penalty"] == 1.2
+
+
+def counted_trainers(monkeypatch):
+    """Count ``GRPOTrainer`` constructions (the learner imports it from ``trl`` lazily)."""
+    import trl
+
+    built = []
+
+    class Counted(trl.GRPOTrainer):
+        def __init__(self, *args, **kwargs):
+            built.append(kwargs["model"])
+            super().__init__(*args, **kwargs)
+    monkeypatch.setattr(trl, "GRPOTrainer", Counted)
+    return built
+
+
+def weights(model):
+    return [p.detach().clone() for p in model.parameters()]
+
+
+def torch_equal(a, b):
+    return bool((a == b.detach()).all())
+
+
+def test_one_trainer_per_role_for_the_whole_run(text_game, tiny_dir, monkeypatch):
+    from tests.llm.test_lora import varied_rewards
+
+    built = counted_trainers(monkeypatch)
+    att, dfd = (varied_rewards(learner) for learner in learners(text_game, tiny_dir))
+    rng, steps = np.random.default_rng(0), []
+    for learner, other in ((dfd, att), (att, dfd), (dfd, att), (att, dfd), (dfd, att)):
+        opponent = other.policy().snapshot()
+        frozen, live = weights(opponent.model), weights(other.model)
+        trainer = learner._trainer
+        recs = learner.train_against(opponent, 2, rng)
+        assert trainer is None or learner._trainer is trainer  # the same trainer
+        for before, model in ((frozen, opponent.model), (live, other.model)):
+            assert all(torch_equal(a, b) for a, b in zip(before, model.parameters(),
+                                                         strict=True))
+        assert "forward" not in learner.model.__dict__  # no patch left between phases
+        assert {"loss", "entropy", "grad_norm"} <= set(recs[-1])  # the fused head ran
+        steps.append([r["step"] for r in recs])
+    assert built == [dfd.model, att.model]  # one GRPOTrainer per role
+    assert steps == [[1.0, 2.0], [1.0, 2.0], [3.0, 4.0], [3.0, 4.0], [5.0, 6.0]]
+    assert dfd.scheduler.last_epoch == 6 and att.scheduler.last_epoch == 4
+    assert float(next(iter(dfd.optimizer.state.values()))["step"]) == 6.0
+
+
+def test_resume_gives_identical_records_to_a_reused_trainer(text_game, tiny_dir):
+    """Phase 2 on the run's reused trainer equals phase 2 of a run resumed after phase 1."""
+    from tests.llm.test_lora import varied_rewards
+
+    att, dfd = learners(text_game, tiny_dir)
+    varied_rewards(dfd).train_against(att.policy(), 2, np.random.default_rng(1))
+    state = checkpoint_round_trip(dfd.state_dict())
+    again = dfd.train_against(att.policy(), 2, np.random.default_rng(5))
+    att2, dfd2 = learners(text_game, tiny_dir)
+    dfd2.load_state_dict(state)
+    assert dfd2._trainer is None  # a new trainer, built by the resumed phase
+    resumed = varied_rewards(dfd2).train_against(att2.policy(), 2, np.random.default_rng(5))
+    assert resumed == again and again[0]["step"] == 3.0 and again[0]["grad_norm"] > 0
+    for a, b in zip(dfd.model.parameters(), dfd2.model.parameters(), strict=True):
+        assert torch_equal(a, b)
+
+
+def test_the_defender_learns_over_phases_on_one_trainer(text_game, tiny_dir):
+    """A reward for short completions rises across phases of one reused trainer."""
+    judge = RuleJudge({s.text: s.harmful for s in text_game.game.seeds})
+    opts = GRPOOptions(learning_rate=3e-2, prompts_per_step=2, num_generations=4,
+                       max_completion_length=4)
+    ma, ta = load_causal_lm(tiny_dir)
+    md, td = load_causal_lm(tiny_dir)
+    att = GRPOLearner(Role.ATTACKER, text_game, ma, ta, judge, opts)
+    dfd = GRPOLearner(Role.DEFENDER, text_game, md, td, judge, opts)
+    means = []
+    phase = dfd._single_turn_phase
+
+    def short(opponent, seeds, rng, stats):
+        rows, reward_fn = phase(opponent, seeds, rng, stats)
+
+        def reward(prompts, completions, **cols):
+            reward_fn(prompts, completions, **cols)
+            texts = [c[-1]["content"] if isinstance(c, list) else c for c in completions]
+            means.append(float(np.mean([-len(t) for t in texts])))
+            return [-float(len(t)) for t in texts]
+        return rows, reward
+    dfd._single_turn_phase = short
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        dfd.train_against(att.policy(), 5, rng)
+    assert np.mean(means[-5:]) > np.mean(means[:5]) + 1.5, means  # measured: +3.9
+
+
+VLLM = {"use_vllm": True, "vllm_mode": "server"}
+
+
+def test_vllm_options_reach_grpo_config(text_game, tiny_dir):
+    import tempfile
+
+    judge = RuleJudge({s.text: s.harmful for s in text_game.game.seeds})
+    opts = GRPOOptions(**VLLM, vllm_max_model_length=512, vllm_enable_sleep_mode=True,
+                       vllm_server_base_url="http://10.0.0.2:8011", vllm_server_host="10.0.0.3",
+                       vllm_server_port=8012, vllm_group_port=51300)
+    ma, ta = load_causal_lm(tiny_dir)
+    learner = GRPOLearner(Role.DEFENDER, text_game, ma, ta, judge, opts)
+    with tempfile.TemporaryDirectory() as tmp:
+        config = learner.grpo_config(3, tmp, 17)
+    assert (config.use_vllm, config.vllm_mode, config.vllm_max_model_length) == (True, "server",
+                                                                                 512)
+    assert config.vllm_enable_sleep_mode is True
+    assert config.vllm_server_base_url == "http://10.0.0.2:8011"
+    assert (config.vllm_server_host, config.vllm_server_port) == ("10.0.0.3", 8012)
+    assert config.vllm_group_port == 51300 and config.max_steps == 3 and config.seed == 17
+    assert opts.vllm_server() == ("10.0.0.2", 8011)  # the URL wins over host and port
+    assert GRPOOptions().vllm_server() == ("localhost", 8000)
+
+
+def test_vllm_option_errors():
+    with pytest.raises(InvalidConfigError, match="vllm_max_model_length = 8: it must hold"):
+        GRPOOptions(vllm_max_model_length=8, max_completion_length=8)
+    with pytest.raises(InvalidConfigError, match="vllm_server_port = 0: a port"):
+        GRPOOptions(vllm_server_port=0)
+    with pytest.raises(InvalidConfigError, match="vllm_group_port = 70000: a port"):
+        GRPOOptions(vllm_group_port=70000)
+    with pytest.raises(InvalidConfigError, match="vllm_server_base_url = 'localhost:8000'"):
+        GRPOOptions(vllm_server_base_url="localhost:8000")
+
+
+def test_the_roles_vllm_settings_must_not_collide():
+    from seqgame.backends.llm.learner import check_vllm_roles
+
+    sleep = GRPOOptions(use_vllm=True, vllm_enable_sleep_mode=True)
+    with pytest.raises(InvalidConfigError, match="at most one vLLM engine per process"):
+        check_vllm_roles(sleep, sleep)
+    check_vllm_roles(sleep, GRPOOptions(use_vllm=True))  # one sleeping engine is fine
+    check_vllm_roles(sleep, GRPOOptions(**VLLM, vllm_enable_sleep_mode=True))  # one colocated
+    with pytest.raises(InvalidConfigError, match="both roles use the vLLM server at "
+                                                 "localhost:8000: each role needs its own"):
+        check_vllm_roles(GRPOOptions(**VLLM),
+                         GRPOOptions(**VLLM, vllm_server_base_url="http://127.0.0.1:8000",
+                                     vllm_group_port=51217))
+    with pytest.raises(InvalidConfigError, match="vllm_group_port = 51216 on localhost"):
+        check_vllm_roles(GRPOOptions(**VLLM), GRPOOptions(**VLLM, vllm_server_port=8001))
+    check_vllm_roles(GRPOOptions(**VLLM), GRPOOptions(**VLLM, vllm_server_port=8001,
+                                                      vllm_group_port=51217))
+    check_vllm_roles(GRPOOptions(**VLLM), GRPOOptions(**VLLM, vllm_server_host="10.0.0.9"))
+    check_vllm_roles(GRPOOptions(**VLLM), GRPOOptions())  # only one role on vLLM
+
+
+def test_build_learners_refuses_colliding_vllm_roles(tiny_dir):
+    from seqgame.backends.llm.factory import build_learners
+    from seqgame.games import builtin_game
+
+    opts = {"model": str(tiny_dir), "grpo": {"use_vllm": True, "vllm_enable_sleep_mode": True}}
+    with pytest.raises(InvalidConfigError, match="sleep mode; set it to false on one role"):
+        build_learners(builtin_game("jailbreak_text_v1"), dict(opts), dict(opts), 0)

@@ -96,6 +96,26 @@ def test_shared_base_resume_is_identical(tiny_dir):
     assert dfd2.steps == 2 and dfd2.scheduler.last_epoch == 2
 
 
+def test_shared_base_keeps_one_trainer_per_role(tiny_dir, monkeypatch):
+    """Two reused trainers on one model: each phase moves only its own adapter."""
+    from tests.llm.test_learner import counted_trainers
+
+    built = counted_trainers(monkeypatch)
+    att, dfd = (varied_rewards(learner) for learner in shared(tiny_dir))
+    model, rng = att.model, np.random.default_rng(0)
+    for learner, other in ((dfd, att), (att, dfd), (dfd, att), (att, dfd)):
+        opponent = other.policy().snapshot()
+        own = tensors(model, lambda n, a=learner.adapter: f".{a}." in n)
+        rest = tensors(model, lambda n, a=learner.adapter: f".{a}." not in n)
+        recs = learner.train_against(opponent, 2, rng)
+        assert len(changed(own, model)) == len(own) and changed(rest, model) == []
+        assert "entropy" in recs[0]  # TRL's fused head, this role's, ran
+        assert "forward" not in model.get_base_model().__dict__
+    assert len(built) == 2 and att._trainer is not dfd._trainer
+    assert None is not att._fused_forward is not dfd._fused_forward  # one head per role
+    assert att.steps == dfd.steps == 4 and model.active_adapter == "attacker"
+
+
 def test_per_role_lora_keeps_optimizer_across_phases(tiny_dir):
     from seqgame.backends.llm.factory import build_learners
 
@@ -130,6 +150,7 @@ def test_snapshot_does_not_alias_the_live_model_after_a_phase(text_game, tiny_di
     att, dfd = learners(text_game, tiny_dir)
     rng = np.random.default_rng(0)
     dfd.train_against(att.policy(), 1, rng)  # installs TRL's patch on the defender
+    dfd.train_against(att.policy(), 1, rng)  # the reused trainer puts it back
     snap = dfd.policy().snapshot()
     ids = torch.tensor([[3, 4, 5, 6]])
     before = snap.model(input_ids=ids).logits.detach().clone()
