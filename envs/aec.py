@@ -53,6 +53,7 @@ from pettingzoo.utils.wrappers import OrderEnforcingWrapper
 from seqgame.errors import EnvError
 from seqgame.model.game import Observation, SequentialGame
 from seqgame.model.rollout import realized_rewards
+from seqgame.model.sampling import sample_index
 
 from .textmode import TextEpisodes, load_world
 
@@ -150,7 +151,6 @@ class SeqGameAEC(AECEnv):
         n_d = len(game.responses)
         self._full = game.observation is Observation.FULL
         self._disc = game.discount ** np.arange(game.turns)
-        self._cum_prior = np.cumsum(game.prior)
         self._allowed_mask = game.allowed.astype(np.int8)
         self._defender_mask = np.ones(n_d, dtype=np.int8)
         self._seed_text = [_printable(s.text if s.text else s.id) for s in game.seeds]
@@ -212,11 +212,7 @@ class SeqGameAEC(AECEnv):
         """Start an episode drawing from ``rng`` (single-agent views share theirs)."""
         self._rng = rng
         self._started = True
-        idx = int(np.searchsorted(self._cum_prior, rng.random() * self._cum_prior[-1],
-                                  side="right"))
-        self._x = min(idx, len(self._cum_prior) - 1)
-        while self.game.prior[self._x] == 0.0:  # rounding can land on a zero-prior seed
-            self._x -= 1
+        self._x = int(sample_index(self.game.prior, rng))
         self._turn = 0
         self._pending: int | None = None
         self._attacks: list[int] = []

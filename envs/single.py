@@ -41,17 +41,11 @@ from seqgame.envs.aec import (
 from seqgame.errors import EnvError, InvalidProfileError
 from seqgame.model.game import Role, SequentialGame
 from seqgame.model.profile import Profile
+from seqgame.model.sampling import sample_index
 from seqgame.training.protocols import Policy
 
 #: A callable opponent: ``(its observation, rng) -> its action``.
 OpponentFn = Callable[[Any, np.random.Generator], Any]
-
-
-def _draw(probs: np.ndarray, rng: np.random.Generator) -> int:
-    """One categorical draw from ``probs`` ``(K,)``, never on a zero-probability entry."""
-    cdf = np.cumsum(probs)
-    k = int(np.searchsorted(cdf, rng.random() * cdf[-1], side="right"))
-    return min(k, int(np.flatnonzero(probs > 0)[-1]))
 
 
 class _TableOpponent:
@@ -70,10 +64,10 @@ class _TableOpponent:
     def index(self, aec: SeqGameAEC, rng: np.random.Generator) -> int:
         t = aec._turn
         if self.role is Role.ATTACKER:
-            return _draw(self.table[t, aec._x], rng)
+            return int(sample_index(self.table[t, aec._x], rng))
         # Under attack observation the table has no seed axis: the seed is never read.
         row = self.table[t, aec._x, aec._pending] if self.full else self.table[t, aec._pending]
-        return _draw(row, rng)
+        return int(sample_index(row, rng))
 
 
 class SingleAgentEnv(gymnasium.Env):

@@ -29,6 +29,7 @@ import numpy as np
 
 from seqgame.errors import BackendUnavailableError, EnvError
 from seqgame.model.game import SequentialGame
+from seqgame.model.sampling import sample_index
 
 #: Entry-point group of text-world builders ``build(game, judge, max_action_length)``.
 WORLD_GROUP = "seqgame.text_worlds"
@@ -127,13 +128,7 @@ def load_world(game: SequentialGame, judge: Any, max_action_length: int) -> Text
 
 def draw_seeds(game: SequentialGame, n: int, rng: np.random.Generator) -> np.ndarray:
     """``n`` seed indices drawn from ``game.prior`` (int ``(n,)``), never a zero-prior seed."""
-    cum = np.cumsum(game.prior)
-    idx = np.searchsorted(cum, rng.random(n) * cum[-1], side="right")
-    idx = np.minimum(idx, len(cum) - 1)
-    positive = np.flatnonzero(game.prior > 0)
-    # rounding can land on a zero-prior seed: take the nearest positive one below (or above)
-    below = np.searchsorted(positive, idx, side="right") - 1
-    return positive[np.maximum(below, 0)].astype(int)
+    return np.asarray(sample_index(game.prior, rng, n), dtype=int)
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,8 @@
 """Categorical sampling: the one implementation every rollout, policy and learner uses.
 
 * :func:`sample_rows` — one (or ``draws``) categorical draws per row of a probability table.
+* :func:`sample_index` — draws from one probability vector (a prior, a policy row), never
+  on a zero-probability entry (the environments' seed and opponent draws).
 * :class:`GuideSampler` / :func:`guide_draw` — exact inverse-CDF draws through guide tables
   (Chen & Asau, 1974) for the batched rollout engine: a draw starts at its bucket's guide
   entry and steps right a step or two, instead of comparing u with the whole row.
@@ -29,6 +31,26 @@ def sample_rows(
         u = rng.random((probs.shape[0], draws)) * cdf[:, -1:]
         out = (cdf[:, None, :] <= u[:, :, None]).sum(axis=2)
     return np.minimum(out, probs.shape[1] - 1)
+
+
+def sample_index(probs: np.ndarray, rng: np.random.Generator, n: int | None = None
+                 ) -> int | np.ndarray:
+    """Categorical draws from the vector ``probs`` ``(K,)`` by inverse CDF.
+
+    A draw is ``#{k : cdf[k] <= u}`` with u uniform on [0, cdf[-1]) (one ``rng.random`` per
+    draw); only rounding of u up to cdf[-1] can pass the last positive entry, so draws are
+    clipped there and never land on a zero-probability entry.
+
+    Returns:
+        An ``int`` when ``n`` is None, else int ``(n,)``.
+    """
+    probs = np.asarray(probs, dtype=float)
+    cdf = np.cumsum(probs)
+    last = int(np.flatnonzero(probs > 0)[-1])
+    if n is None:
+        return min(int(np.searchsorted(cdf, rng.random() * cdf[-1], side="right")), last)
+    k = np.searchsorted(cdf, rng.random(n) * cdf[-1], side="right")
+    return np.minimum(k, last).astype(int)
 
 
 @dataclass(frozen=True, eq=False)

@@ -128,3 +128,23 @@ def test_lookups_name_the_alternatives_and_stay_short():
     with pytest.raises(InvalidGameError) as info:
         game.response_index("x" * 10_000)
     assert len(str(info.value)) < 200
+
+
+def test_sample_index_never_draws_a_zero_probability_entry_and_matches_its_probs():
+    import numpy as np
+
+    from seqgame.model.sampling import sample_index
+
+    class _Top:  # a generator whose uniforms round up to the CDF's end
+        def random(self, n=None):
+            return 1.0 if n is None else np.ones(n)
+
+    probs = np.array([0.0, 0.3, 0.0, 0.7, 0.0])
+    assert sample_index(probs, _Top()) == 3
+    assert sample_index(probs, _Top(), 4).tolist() == [3, 3, 3, 3]
+    draws = sample_index(probs, np.random.default_rng(0), 20_000)
+    assert set(np.unique(draws)) == {1, 3}
+    assert abs(np.mean(draws == 1) - 0.3) < 0.02
+    # one draw at a time consumes the generator as a batch does
+    a, b = np.random.default_rng(5), np.random.default_rng(5)
+    assert [sample_index(probs, a) for _ in range(50)] == sample_index(probs, b, 50).tolist()
