@@ -73,6 +73,7 @@ Multi-turn text games (``turns`` > 1) are played turn by turn with histories (se
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -129,11 +130,12 @@ class LLMRoleOptions:
             read_chat_template(self.chat_template)  # a bad file fails before any loading
 
 
-def build_judge(options: dict[str, Any] | None, text_game: TextGame) -> Judge:
+def build_judge(options: Mapping[str, Any] | None, text_game: TextGame,
+                where: str = "judge") -> Judge:
     """Build the judge described by ``options`` (see the module docstring)."""
     g = text_game.game
     labels = seed_labels(((s.text or "", s.harmful) for s in g.seeds), f"game {g.name!r}")
-    return judge_from_config(options, labels,
+    return judge_from_config(options, labels, where,
                              request_labels=text_game.request_label_source == "rewrite")
 
 

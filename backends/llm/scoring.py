@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from seqgame.errors import InvalidConfigError
+from seqgame.model.game import SequentialGame
 
 from .judges import Judge, JudgeInput, Verdict
 from .textgame import TextGame, text_rewards
@@ -52,6 +53,13 @@ def check_best_of_k(best_of_k: object) -> int:
     return int(best_of_k)
 
 
+def verdict_responses(game: SequentialGame, verdicts: Sequence[Verdict]) -> np.ndarray:
+    """The game's response index of each verdict: its first refusal or first other answer."""
+    refuse = int(np.flatnonzero(game.refusal_mask)[0])
+    comply = int(np.flatnonzero(~game.refusal_mask)[0])
+    return np.array([refuse if v.refused else comply for v in verdicts], dtype=int)
+
+
 def judge_rewards(
     text_game: TextGame,
     judge: Judge,
@@ -69,9 +77,7 @@ def judge_rewards(
     verdicts = judge.judge([
         JudgeInput(texts[x], r, y) for x, r, y in zip(seeds, rewrites, replies, strict=True)
     ])
-    refuse = int(np.flatnonzero(g.refusal_mask)[0])
-    comply = int(np.flatnonzero(~g.refusal_mask)[0])
-    responses = np.array([refuse if v.refused else comply for v in verdicts], dtype=int)
+    responses = verdict_responses(g, verdicts)
     unsafe = np.array([v.unsafe for v in verdicts], dtype=bool)
     req = np.array([
         g.harmful[x] if v.request_harmful is None else v.request_harmful

@@ -23,17 +23,15 @@ import string
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
-
 from seqgame.envs.textmode import ATTACKER, DEFENDER, JudgedTurn, TextObservation, Turn
 from seqgame.errors import EnvError, InvalidConfigError
 from seqgame.model.game import SequentialGame
 
+from .factory import build_judge
 from .format import parse_attack
 from .history import Exchange
-from .judge_config import judge_from_config
 from .judges import Judge
-from .scoring import judge_rewards
+from .scoring import judge_rewards, verdict_responses
 from .textgame import COMPLY_TEXT, REFUSE_TEXT, TextGame
 
 PRINTABLE = frozenset(string.printable)
@@ -54,11 +52,15 @@ def render(messages: Sequence[Mapping[str, str]]) -> str:
     return printable("\n".join(f"[{m['role']}]\n{m['content']}" for m in messages))
 
 
-def resolve_judge(judge: Any, game: SequentialGame, where: str = "judge") -> Judge:
-    """A judge object as is, or the judge a config mapping describes (``judge_from_config``)."""
+def resolve_judge(judge: Any, text_game: TextGame, where: str = "judge") -> Judge:
+    """A judge object as is, or the judge a config mapping describes.
+
+    A mapping is built as a run builds it (:func:`~seqgame.backends.llm.factory.build_judge`:
+    seed-label conflicts refused, request labels asked for under
+    ``request_label_source: rewrite``).
+    """
     if isinstance(judge, Mapping):
-        seed_harmful = {s.text or "": bool(s.harmful) for s in game.seeds}
-        return judge_from_config(judge, seed_harmful, where)
+        return build_judge(judge, text_game, where)
     if not callable(getattr(judge, "judge", None)) or not hasattr(judge, "stats"):
         raise InvalidConfigError(
             f"{where} = {judge!r}: pass a judge (an object with judge(items) and stats) or a "
@@ -81,9 +83,6 @@ class JudgedTextWorld:
         self.text_game = text_game
         self.game = text_game.game
         self.judge = judge
-        g = self.game
-        self._refuse = int(np.flatnonzero(g.refusal_mask)[0])
-        self._comply = int(np.flatnonzero(~g.refusal_mask)[0])
         self.observation_length = self._bound(max_action_length)
 
     def _bound(self, length: int) -> int:
@@ -134,11 +133,12 @@ class JudgedTextWorld:
         attacks = [a for a, _ in classified]
         verdicts, r_a, r_d = judge_rewards(self.text_game, self.judge, list(seeds), attacks,
                                            [rw for _, rw in classified], list(replies))
+        responses = verdict_responses(self.game, verdicts)
         out = []
         for j, v in enumerate(verdicts):
             out.append(JudgedTurn(
                 attack=attacks[j],
-                response=self._refuse if v.refused else self._comply,
+                response=int(responses[j]),
                 refused=bool(v.refused), unsafe=bool(v.unsafe),
                 request_harmful=v.request_harmful,
                 format_ok=parse_attack(attack_outputs[j]).format_ok,
@@ -163,4 +163,4 @@ def build_world(game: SequentialGame | TextGame, judge: Any,
         InvalidConfigError: a game whose seeds carry no text, or a bad judge / judge config.
     """
     text_game = game if isinstance(game, TextGame) else TextGame(game)
-    return JudgedTextWorld(text_game, resolve_judge(judge, text_game.game), max_action_length)
+    return JudgedTextWorld(text_game, resolve_judge(judge, text_game), max_action_length)

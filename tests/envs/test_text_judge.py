@@ -314,3 +314,16 @@ def test_a_prebuilt_world_carries_the_text_game_options():
     assert seed_keyed["defender"]["episode_return"] != rewrite_keyed["defender"]["episode_return"]
     with pytest.raises(EnvError, match="another game"):
         env(variant(turns=3), text=True, judge=world)
+
+
+def test_a_judge_config_is_built_as_a_run_builds_it():
+    """Two seeds with one text and different labels: refused, as the run factory refuses."""
+    from seqgame.games import builtin_game
+    from seqgame.model.spec import game_from_spec, game_to_spec
+
+    spec = game_to_spec(builtin_game("jailbreak_text_v1"))
+    benign = next(s for s in spec["seeds"] if s["label"] == "benign")
+    benign["text"] = spec["seeds"][0]["text"]  # a harmful seed's text, labelled benign
+    spec["name"] = "jt_label_clash"
+    with pytest.raises(InvalidConfigError, match="label"):
+        text_episodes(game_from_spec(spec), {"kind": "rule"})
