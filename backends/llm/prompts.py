@@ -40,9 +40,9 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from seqgame.config import parse_options
-from seqgame.documents import load_document, short
-from seqgame.errors import InvalidConfigError, SeqgameError
+from seqgame.config import parse_options, read_config_file
+from seqgame.documents import short
+from seqgame.errors import InvalidConfigError
 
 #: template field -> (required placeholders, allowed placeholders).
 PLACEHOLDERS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
@@ -239,13 +239,7 @@ def load_prompts(value: Any, where: str = "prompts") -> PromptTemplates | None:
     if not path.is_file():
         raise InvalidConfigError(f"{where} = {short(value)}: not a built-in set "
                                  f"({', '.join(BUILTIN_PROMPTS)}) and no such file")
-    try:
-        data = load_document(path, "prompts file")
-    except SeqgameError as exc:
-        raise InvalidConfigError(str(exc)) from None
-    if not isinstance(data, Mapping):
-        raise InvalidConfigError(f"{path}: expected a mapping of templates, got {short(data)}")
-    return _from_mapping(data, str(path))
+    return _from_mapping(read_config_file(path), str(path))
 
 
 def default_prompts(attacks: tuple[str, ...]) -> PromptTemplates:
