@@ -33,11 +33,10 @@ def draw(probs: np.ndarray, rng: np.random.Generator) -> int:
     return int(rng.choice(probs.shape[-1], p=probs))
 
 
-def play_aec(env, profile: Profile, game: SequentialGame, rng: np.random.Generator) -> dict:
-    """One AEC episode (already reset) under ``profile``; returns summed rewards and info.
+def run_aec(env, act) -> tuple[dict, dict]:
+    """Play one AEC episode (already reset): ``act(agent, obs)`` gives each move.
 
-    Reads only what each agent observes: the attacker its seed, the defender its own
-    observation (seed only under full observation).
+    Returns the rewards credited to each agent, summed, and each agent's final info.
     """
     totals = {"attacker": 0.0, "defender": 0.0}
     info = {}
@@ -47,13 +46,25 @@ def play_aec(env, profile: Profile, game: SequentialGame, rng: np.random.Generat
         if term or trunc:
             info[agent] = info_a
             env.step(None)
-            continue
+        else:
+            env.step(act(agent, obs))
+    return totals, info
+
+
+def play_aec(env, profile: Profile, game: SequentialGame, rng: np.random.Generator) -> dict:
+    """One AEC episode (already reset) under ``profile``; returns summed rewards and info.
+
+    Reads only what each agent observes: the attacker its seed, the defender its own
+    observation (seed only under full observation).
+    """
+    def act(agent, obs):
         t = int(obs["turn"])
         if agent == "attacker":
-            env.step(draw(profile.attacker[t, int(obs["seed"])], rng))
-        else:
-            a = int(obs["attack"])
-            row = profile.defender[t, int(obs["seed"]), a] if "seed" in obs else \
-                profile.defender[t, a]
-            env.step(draw(row, rng))
+            return draw(profile.attacker[t, int(obs["seed"])], rng)
+        a = int(obs["attack"])
+        row = profile.defender[t, int(obs["seed"]), a] if "seed" in obs else \
+            profile.defender[t, a]
+        return draw(row, rng)
+
+    totals, info = run_aec(env, act)
     return {"returns": totals, "info": info}

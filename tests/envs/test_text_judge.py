@@ -4,6 +4,7 @@ import warnings
 
 import numpy as np
 import pytest
+from envs_helpers import run_aec
 from gymnasium.utils.env_checker import check_env
 from pettingzoo.test import api_test, parallel_api_test
 from text_games import TEXT_GAMES, variant
@@ -88,20 +89,16 @@ def play(game, judge, seed, attacks, replies):
     """One AEC episode with scripted texts (cycled); returns the defender's final info."""
     e = env(game, text=True, judge=judge)
     e.reset(seed=seed)
-    credited = {"attacker": 0.0, "defender": 0.0}
     turn = 0
-    final = {}
-    for agent in e.agent_iter():
-        _, reward, term, trunc, info = e.last()
-        credited[agent] += reward
-        if term or trunc:
-            final[agent] = info
-            e.step(None)
-        elif agent == "attacker":
-            e.step(attacks[turn % len(attacks)])
-        else:
-            e.step(replies[turn % len(replies)])
-            turn += 1
+
+    def act(agent, obs):
+        nonlocal turn
+        if agent == "attacker":
+            return attacks[turn % len(attacks)]
+        turn += 1
+        return replies[(turn - 1) % len(replies)]
+
+    credited, final = run_aec(e, act)
     return e, final, credited
 
 
