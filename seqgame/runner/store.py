@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -24,7 +24,7 @@ import numpy as np
 from filelock import FileLock, Timeout
 
 from seqgame.errors import CheckpointError, InvalidConfigError
-from seqgame.runner.checkpoint import decode_checkpoint, encode_checkpoint
+from seqgame.runner.checkpoint import read_checkpoint, write_checkpoint
 from seqgame.training.cross_eval import Snapshot
 
 KEEP_CHECKPOINTS = 2
@@ -44,13 +44,20 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (unique tmp file, fsync, rename, fsync dir)."""
+def write_atomic(path: Path, data: bytes | Callable[[IO[bytes]], None]) -> None:
+    """Write ``data`` to ``path`` atomically (unique tmp file, fsync, rename, fsync dir).
+
+    ``data`` is the bytes, or a function that writes them to the (seekable) temporary file,
+    so a large file is streamed rather than built in memory first.
+    """
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            if callable(data):
+                data(f)
+            else:
+                f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -112,7 +119,7 @@ def load_snapshots(folder: str | Path) -> list[Snapshot]:
 def save_checkpoint(folder: Path, step: int, state: Mapping[str, Any]) -> Path:
     """Write a checksummed checkpoint for ``step``; keep the latest few."""
     path = Path(folder) / f"step_{step:08d}.ckpt"
-    write_atomic(path, encode_checkpoint(state))
+    write_atomic(path, lambda f: write_checkpoint(f, state))  # streamed, array by array
     for old in sorted(Path(folder).glob("step_*.ckpt"))[:-KEEP_CHECKPOINTS]:
         old.unlink()
     return path
@@ -124,12 +131,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     Raises:
         CheckpointError: missing, truncated, old format, or failing its checksum.
     """
-    path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise CheckpointError(f"cannot read checkpoint {path}: {exc}") from None
-    return decode_checkpoint(data, path)
+    return read_checkpoint(path)
 
 
 def load_latest_checkpoint(folder: str | Path) -> dict[str, Any]:
