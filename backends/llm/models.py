@@ -14,6 +14,7 @@ A ``model:`` value is a local HF folder or a GGUF file (``PATH.gguf`` or a packa
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
 from collections.abc import Mapping
@@ -192,6 +193,10 @@ def model_dir(model: str, text_game: Any, seed: int, tiny: Mapping[str, Any] | N
         build_tiny_model(tmp, text_game.corpus(), shape)
         try:
             tmp.rename(out)
-        except OSError:  # another process won the race: its model is identical
+        except OSError:  # `out` is not empty: another process's identical model, or a
+            if not (out / "config.json").is_file():  # partial folder: replace that one
+                shutil.rmtree(out, ignore_errors=True)
+                with contextlib.suppress(OSError):
+                    tmp.rename(out)
             shutil.rmtree(tmp, ignore_errors=True)
     return out

@@ -74,3 +74,16 @@ def test_tiny_config_validation():
         TinyConfig(vocab_size=100)
     with pytest.raises(InvalidConfigError, match="multiple"):
         TinyConfig(hidden_size=30, num_attention_heads=4)
+
+
+def test_a_partial_tiny_model_folder_is_replaced_by_a_whole_one(tmp_path, text_game, tiny_dir):
+    from seqgame.backends.llm.models import model_dir
+
+    out = tmp_path / "cache"
+    out.mkdir()
+    (out / "tokenizer.json").write_text("{}")  # what an interrupted build could leave
+    got = model_dir("tiny", text_game, 0, tiny_dir=str(out))
+    assert got == out and (out / "config.json").is_file()
+    assert (out / "model.safetensors").read_bytes() == (tiny_dir / "model.safetensors").read_bytes()
+    again = model_dir("tiny", text_game, 0, tiny_dir=str(out))  # whole: kept as it is
+    assert again == out and not list(tmp_path.glob("cache.*"))  # no temporary folder left
