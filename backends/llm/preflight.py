@@ -10,16 +10,18 @@ checkpoints; and prints a **memory plan** per device.
 The plan (GiB, 2^30 bytes) adds, per device: the weights of each distinct model (one with
 ``shared_base``) in its ``dtype``; the trainable parameters' float32 copies (LoRA adapters
 and their frozen snapshot copies; a full fine-tuning snapshot is a whole model copy);
-AdamW's two float32 moments for both roles (they persist across phases); float32
-gradients and the activations of one micro-batch (``per_device_train_batch_size`` ×
+AdamW's two float32 moments for both roles (they persist across phases); float32 gradients
+and the activations of one micro-batch (``per_device_train_batch_size`` ×
 (``plan.prompt_tokens`` + ``max_completion_length``) tokens) of the role that trains (one
 at a time, so the larger); the KV cache of HF generation of one whole generation batch, or
 TRL's colocated vLLM share (``vllm_gpu_memory_utilization`` of the device, one engine per
 role); and ``plan.judge_gib`` for a judge on the same device. Activations per token and
 layer are taken as (8·hidden + 4·intermediate) values, and with gradient checkpointing as
 one hidden vector per layer plus one layer's working set; it is an estimate, not a
-measurement. The architecture comes from the model's ``config.json``, or for a folder that
-is not here from ``plan.architecture`` (or the folder's name) in :data:`ARCHITECTURES`.
+measurement. Under a launcher with P processes (``WORLD_SIZE``) the plan is one process's
+GPU: its share of the micro-batches and of the generation batch (``1/P``). The architecture
+comes from the model's ``config.json``, or for a folder that is not here from
+``plan.architecture`` (or the folder's name) in :data:`ARCHITECTURES`.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ from typing import Any
 
 from seqgame.errors import InvalidConfigError, SeqgameError
 from seqgame.runner.store import KEEP_CHECKPOINTS
+
+from .distributed import process_count
 
 GIB = 2**30
 #: TRL 1.16's supported vLLM range.
@@ -396,11 +400,13 @@ def role_memory(spec: RoleSpec, share_base: bool) -> dict[str, float]:
     weight_bytes = _DTYPE_BYTES[o.dtype]
     act_bytes = 2 if (g.bf16 or o.dtype != "float32") else 4
     n = spec.trainable
-    tokens = g.micro_batch * (spec.plan.prompt_tokens + g.max_completion_length)
+    layout = g.layout(process_count())  # under a launcher: this process's share
+    tokens = layout.per_device * (spec.plan.prompt_tokens + g.max_completion_length)
     layer_set = tokens * (8 * a.hidden + 4 * a.intermediate) * act_bytes
     acts = (a.layers * tokens * a.hidden * act_bytes + layer_set if g.gradient_checkpointing
             else a.layers * layer_set)
-    gen_tokens = g.batch_size * (spec.plan.prompt_tokens + g.max_completion_length)
+    gen_tokens = g.batch_size // layout.processes * (spec.plan.prompt_tokens
+                                                      + g.max_completion_length)
     kv = gen_tokens * a.layers * 2 * a.kv_heads * a.head_dim * act_bytes
     if spec.lora is None:
         trainable, snapshot = 0.0, float(a.params * weight_bytes)

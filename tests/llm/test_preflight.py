@@ -170,3 +170,17 @@ def test_train_runs_the_preflight_first(tmp_path, capsys):
     assert main(["train", str(path), "--out", str(tmp_path / "run")]) == 2
     assert "preflight failed" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()  # nothing built, nothing written
+
+
+def test_under_a_launcher_the_plan_is_one_processs_share(monkeypatch):
+    cfg = load("llm_magic_7b_1gpu.yaml")
+    cfg["attacker"]["device"] = cfg["defender"]["device"] = "cuda"
+    one = memory_plan(roles(cfg), Report())["cuda:0"]
+    monkeypatch.setenv("WORLD_SIZE", "2")  # what torchrun sets (no process group here)
+    for grpo in {id(cfg[r]["grpo"]): cfg[r]["grpo"] for r in ("attacker", "defender")}.values():
+        grpo["per_device_train_batch_size"] //= 2  # the same updates per step (YAML anchors)
+    cfg["attacker"]["device"] = cfg["defender"]["device"] = "cuda"  # cuda:LOCAL_RANK
+    two = memory_plan(roles(cfg), Report())["cuda:0"]
+    assert two["generation"] == pytest.approx(one["generation"] / 2)  # half the batch each
+    assert two["activations"] == pytest.approx(one["activations"] / 2, rel=0.01)
+    assert two["weights"] == one["weights"] and two["optimizer"] == one["optimizer"]
