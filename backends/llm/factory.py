@@ -63,6 +63,11 @@ carry ``text``, e.g. ``jailbreak_text_v1``). Options per role (unknown keys rais
 estimating the policy table), ``trust_remote_code`` (off), ``device``, ``dtype``,
 ``attn_implementation`` (e.g. ``flash_attention_2`` on GPU).
 
+Under a multi-process launcher (``torchrun``, ``accelerate launch`` with DDP) each process
+builds both learners; ``device: cuda`` then means the process's own GPU (``cuda:LOCAL_RANK``)
+and a fixed ``cuda:N`` is refused, as are FSDP and DeepSpeed launches
+(:mod:`~seqgame.backends.llm.distributed`).
+
 Multi-turn text games (``turns`` > 1) are played turn by turn with histories (see
 :mod:`~seqgame.backends.llm.episodes`); ``best_of_k`` > 1 is single-turn only.
 
@@ -72,6 +77,7 @@ Multi-turn text games (``turns`` > 1) are played turn by turn with histories (se
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -83,6 +89,7 @@ from seqgame.errors import InvalidConfigError
 from seqgame.model.game import Role, SequentialGame
 
 from . import require_llm_stack
+from .distributed import check_engine, check_mixed_precision, process_count, process_device
 from .judge_config import judge_from_config
 from .judges import Judge, seed_labels
 from .models import check_device, model_dir
@@ -155,7 +162,13 @@ def _role_setup(role: Role, game: SequentialGame | None, options: dict[str, Any]
                 ) -> tuple[LLMRoleOptions, Any, int, Any]:
     """Parse and check a role's options before anything heavy: (opts, grpo, best_of_k, lora)."""
     opts = parse_options(LLMRoleOptions, dict(options or {}), role.value)
+    opts = dataclasses.replace(opts, device=process_device(opts.device, role.value))
     grpo_opts = _grpo_options(opts, role)
+    try:  # the step's batch must split over the launch's processes
+        grpo_opts.layout(process_count())
+    except InvalidConfigError as exc:
+        raise InvalidConfigError(f"{role.value}.grpo.{exc}") from None
+    check_mixed_precision(grpo_opts.bf16, role.value)
     best_of_k = _best_of_k(opts, role, game) if game is not None else 1
     lora = _lora_options(opts, role)
     return opts, grpo_opts, best_of_k, lora
@@ -300,12 +313,14 @@ def build_learners(game: SequentialGame, attacker_options: dict[str, Any],
     With ``shared_base`` both learners hold the same model object (one base, two adapters;
     the tiny base is built from ``seed``).
     """
+    check_engine()
     attacker_options, defender_options = shared_prompts(attacker_options, defender_options)
     attacker_options, defender_options = shared_heldout(attacker_options, defender_options, seed)
     from .learner import check_vllm_roles
 
-    check_vllm_roles(_role_setup(Role.ATTACKER, game, attacker_options)[1],
-                     _role_setup(Role.DEFENDER, game, defender_options)[1])
+    (a, a_grpo, _, _), (d, d_grpo, _, _) = (_role_setup(Role.ATTACKER, game, attacker_options),
+                                             _role_setup(Role.DEFENDER, game, defender_options))
+    check_vllm_roles(a_grpo, d_grpo, one_gpu=a.device == d.device)
     shared = shared_base_model(game, attacker_options, defender_options, seed)
     attacker = build_learner(Role.ATTACKER, game, attacker_options, seed, shared)
     defender = build_learner(Role.DEFENDER, game, defender_options, seed + 1, shared)

@@ -16,7 +16,10 @@ base the two roles' trainers share the model, and each phase puts its own traine
 LM head back on it. One GRPO step is one generation batch; with micro-batching
 (``per_device_train_batch_size``, ``gradient_accumulation_steps``) a step can make several
 optimizer updates on it (TRL's ``steps_per_generation``). Between phases TRL's patched
-``forward`` is off the model (it would alias copies).
+``forward`` is off the model (it would alias copies), and so is a DDP wrapper. Under a
+launcher with P processes (DDP, :mod:`~seqgame.backends.llm.distributed`) each process
+generates and scores ``1/P`` of every step's batch (:meth:`GRPOOptions.layout`); the step's
+record is computed from every process's completions, gathered (:class:`StepSamples`).
 
 MAGIC rollout semantics (arXiv 2602.01539, Phase 2):
 
@@ -64,9 +67,18 @@ import numpy as np
 from seqgame.errors import InvalidConfigError
 from seqgame.model.game import Observation, Role
 
+from .devices import device_scope, grpo_config_class
+from .distributed import gather, process_count, process_index
 from .episodes import AttackerActor, DefenderActor, Past, decision_points, play_on
 from .history import Exchange
-from .judges import DEFAULT_MAX_ERROR_RATE, Judge, JudgeStats, Verdict, gives_request_labels
+from .judges import (
+    DEFAULT_MAX_ERROR_RATE,
+    RECORD_FAILURES,
+    Judge,
+    JudgeStats,
+    Verdict,
+    gives_request_labels,
+)
 from .lora import (
     adapter_parameters,
     adapter_scope,
@@ -98,6 +110,24 @@ LOSS_TYPES = ("dapo", "grpo", "dr_grpo", "bnpo", "cispo", "sapo", "luspo", "vesp
 
 
 @dataclass(frozen=True)
+class BatchLayout:
+    """How one GRPO step's generation batch is split (TRL's sizes; :meth:`GRPOOptions.layout`).
+
+    Attributes:
+        processes: data-parallel processes sharing the batch (each takes an equal share).
+        per_device: completions per forward/backward micro-batch on each process
+            (TRL's ``per_device_train_batch_size``).
+        micro_batches: micro-batches per process in one step (TRL's ``steps_per_generation``).
+        updates: optimizer updates per step (``micro_batches / gradient_accumulation_steps``).
+    """
+
+    processes: int
+    per_device: int
+    micro_batches: int
+    updates: int
+
+
+@dataclass(frozen=True)
 class GRPOOptions:
     """Hyper-parameters of one role's GRPO learner (MAGIC's paper values in brackets).
 
@@ -120,14 +150,16 @@ class GRPOOptions:
             sampling, the frozen opponent's and evaluation's all use these values
             (:meth:`GenerationOptions.sampling_kwargs`; the checkpoint's
             ``generation_config`` never fills in).
-        per_device_train_batch_size: completions per forward/backward micro-batch (default:
-            the whole step, ``prompts_per_step × G``); it must divide the step's batch.
+        per_device_train_batch_size: completions per forward/backward micro-batch on each
+            process (default: the process's whole share of the step, ``prompts_per_step ×
+            G`` alone); it must divide that share (with P processes, ``batch / P``).
         gradient_accumulation_steps: micro-batches per optimizer update; it must divide the
             number of micro-batches per step, and the step then makes
-            ``batch / (per_device × accumulation)`` updates on one generation batch
+            ``batch / (P × per_device × accumulation)`` updates on one generation batch
             (MAGIC: two mini-batch updates per batch, so the PPO clip can bind).
         steps_per_generation: TRL's micro-batches per generation batch; derived (batch /
-            per_device) and, when given, checked against that.
+            per_device) and, when given, checked against that (one process only: with
+            several, leave it out).
         mask_truncated_completions: completions cut at ``max_completion_length`` get no
             loss (MAGIC masks them); they are still judged for the step's statistics.
         use_vllm / vllm_mode: TRL's vLLM generation (GPU extra; ``colocate`` or ``server``);
@@ -258,28 +290,49 @@ class GRPOOptions:
 
     @property
     def micro_batch(self) -> int:
-        """Completions per forward/backward pass (``per_device_train_batch_size``)."""
-        return self.per_device_train_batch_size or self.batch_size
+        """Completions per forward/backward pass of a one-process run."""
+        return self.layout().per_device
 
     @property
     def updates_per_step(self) -> int:
-        """Optimizer updates per GRPO step (one generation batch); validates the sizes."""
-        b, p, a = self.batch_size, self.micro_batch, self.gradient_accumulation_steps
-        if p < 1 or b % p:
+        """Optimizer updates per GRPO step of a one-process run; validates the sizes."""
+        return self.layout().updates
+
+    def layout(self, processes: int = 1) -> BatchLayout:
+        """How ``processes`` data-parallel processes split one step's generation batch.
+
+        Each process takes ``batch / processes`` completions of every step (default
+        ``per_device_train_batch_size``: all of its share in one micro-batch).
+
+        Raises:
+            InvalidConfigError: a size that does not divide its share of the batch.
+        """
+        b, a, n = self.batch_size, self.gradient_accumulation_steps, processes
+        if b % n:
+            raise InvalidConfigError(
+                f"prompts_per_step x num_generations = {b} completions per step cannot be "
+                f"shared by {n} processes: use a batch that is a multiple of {n}")
+        p = self.per_device_train_batch_size or b // n
+        each = "" if n == 1 else f" ({b // n} on each of {n} processes)"
+        if p < 1 or b % (p * n):
             raise InvalidConfigError(
                 f"per_device_train_batch_size = {p}: it must divide the step's batch of "
-                f"prompts_per_step x num_generations = {b} completions")
-        micro = b // p
-        if self.steps_per_generation is not None and self.steps_per_generation != micro:
+                f"prompts_per_step x num_generations = {b} completions{each}")
+        micro = b // (p * n)
+        spg = self.steps_per_generation
+        if spg is not None and n > 1:
             raise InvalidConfigError(
-                f"steps_per_generation = {self.steps_per_generation}: one step is one "
-                f"generation batch of {b} completions = {micro} micro-batches of {p}; set it to "
-                f"{micro} or leave it out")
+                f"steps_per_generation = {spg}: it is checked against one process; with {n} "
+                f"processes each makes {micro} micro-batches of {p} per step: leave it out")
+        if spg is not None and spg != micro:
+            raise InvalidConfigError(
+                f"steps_per_generation = {spg}: one step is one generation batch of {b} "
+                f"completions = {micro} micro-batches of {p}; set it to {micro} or leave it out")
         if a < 1 or micro % a:
             raise InvalidConfigError(
                 f"gradient_accumulation_steps = {a}: it must divide the {micro} micro-batches "
-                f"of {p} completions in a step of {b}")
-        return micro // a
+                f"of {p} completions in a step of {b}{each}")
+        return BatchLayout(n, p, micro, micro // a)
 
     @property
     def batch_size(self) -> int:
@@ -292,12 +345,17 @@ def _local(host: str) -> str:
     return "localhost" if host in ("localhost", "127.0.0.1", "0.0.0.0", "::1", "") else host
 
 
-def check_vllm_roles(attacker: GRPOOptions, defender: GRPOOptions) -> None:
+def check_vllm_roles(attacker: GRPOOptions, defender: GRPOOptions,
+                     one_gpu: bool = False) -> None:
     """Refuse vLLM settings the two roles of one run cannot share.
+
+    ``one_gpu``: both roles train on the same GPU (one device, or each process's own GPU
+    under a multi-process launcher), so two colocated engines share it.
 
     Raises:
         InvalidConfigError: both roles colocated with sleep mode (at most one engine per
-            process may sleep), or both on the same vLLM server or weight-update group port.
+            process may sleep), or on one GPU with shares of it adding up to 1 or more, or
+            both on the same vLLM server or weight-update group port.
     """
     if not (attacker.use_vllm and defender.use_vllm):
         return
@@ -307,6 +365,13 @@ def check_vllm_roles(attacker: GRPOOptions, defender: GRPOOptions) -> None:
         raise InvalidConfigError(
             "vllm_enable_sleep_mode is set on both colocated roles: at most one vLLM engine per "
             "process may use sleep mode; set it to false on one role")
+    shares = attacker.vllm_gpu_memory_utilization + defender.vllm_gpu_memory_utilization
+    if modes == {"colocate"} and one_gpu and shares >= 1:
+        raise InvalidConfigError(
+            f"vllm_gpu_memory_utilization = {attacker.vllm_gpu_memory_utilization} (attacker) "
+            f"+ {defender.vllm_gpu_memory_utilization} (defender) >= 1: both roles' colocated "
+            "engines share one GPU (with several processes, each process's own), and training "
+            "needs room too; lower them (e.g. 0.3 each) or serve one role (vllm_mode: server)")
     if modes != {"server"}:
         return
     (a_host, a_port), (d_host, d_port) = attacker.vllm_server(), defender.vllm_server()
@@ -319,6 +384,52 @@ def check_vllm_roles(attacker: GRPOOptions, defender: GRPOOptions) -> None:
         raise InvalidConfigError(
             f"both roles use vllm_group_port = {attacker.vllm_group_port} on {a_host}: each "
             "server's weight-update group needs its own port; set it to differ on one role")
+
+
+@dataclass(frozen=True)
+class StepSamples:
+    """Per-completion values of one GRPO step (one process's share, or every process's).
+
+    Attributes:
+        seeds, attacks: int ``(N,)`` each completion's seed and attack.
+        refused, unsafe, skipped: bool ``(N,)`` the judge's verdicts.
+        reward_attacker, reward_defender: float ``(N,)`` R_A and R_D.
+        reward: float ``(N,)`` the learner's own reward, before skipped verdicts get their
+            group's mean.
+        means: further per-completion values whose mean the record carries (``turn``,
+            ``turns_played``, ``reward_defender_sampled``), float arrays.
+    """
+
+    seeds: np.ndarray
+    attacks: np.ndarray
+    refused: np.ndarray
+    unsafe: np.ndarray
+    skipped: np.ndarray
+    reward_attacker: np.ndarray
+    reward_defender: np.ndarray
+    reward: np.ndarray
+    means: dict[str, np.ndarray]
+
+    @classmethod
+    def concat(cls, parts: Sequence[StepSamples]) -> StepSamples:
+        """The parts one after the other (every process's share, in rank order)."""
+        def cat(arrays: Sequence[np.ndarray]) -> np.ndarray:
+            return np.concatenate([np.asarray(a).ravel() for a in arrays])
+        names = ("seeds", "attacks", "refused", "unsafe", "skipped", "reward_attacker",
+                 "reward_defender", "reward")
+        arrays = {n: cat([getattr(p, n) for p in parts]) for n in names}
+        means = {k: cat([p.means[k] for p in parts]) for k in parts[0].means}
+        return cls(**arrays, means=means)
+
+
+def _samples(seeds: Sequence[int], attacks: Any, verdicts: Sequence[Verdict], skipped: Any,
+             r_a: Any, r_d: Any, reward: Any, means: dict[str, np.ndarray]) -> StepSamples:
+    """A :class:`StepSamples` from a reward function's values."""
+    return StepSamples(np.asarray(seeds, dtype=int), np.asarray(attacks, dtype=int),
+                       np.array([v.refused for v in verdicts], dtype=bool),
+                       np.array([v.unsafe for v in verdicts], dtype=bool),
+                       np.asarray(skipped, dtype=bool), np.asarray(r_a, dtype=float),
+                       np.asarray(r_d, dtype=float), np.asarray(reward, dtype=float), means)
 
 
 def check_precision(params: Sequence[Any], allow_low_precision: bool, role: str) -> None:
@@ -407,6 +518,8 @@ class GRPOLearner:
                 f"beta = {self.options.beta}: a KL term with lora is not supported (TRL would add "
                 "a 'ref' adapter per phase); use beta: 0 (MAGIC's value)")
         gen = generation or self.options.generation()
+        #: The step's batch split over the launcher's processes (checked before any work).
+        self.layout = self.options.layout(process_count())
         self.adapter = adapter
         self._policy = LMPolicy(self._role, text_game, model, tokenizer, gen, n_samples, device,
                                 adapter=adapter)
@@ -508,24 +621,48 @@ class GRPOLearner:
         rate = getattr(self.judge, "max_error_rate", DEFAULT_MAX_ERROR_RATE)
         return self.judge.stats.end_step(before, rate, where=f"the {self._role.value} {where}")
 
-    def _step_stats(self, xs: Sequence[int], attacks: Sequence[int],
-                    verdicts: Sequence[Verdict], reward: np.ndarray, r_a: np.ndarray,
-                    r_d: np.ndarray, skipped: np.ndarray, extra: dict[str, Any]
+    def _whole_step(self, local: StepSamples, before: dict[str, int], where: str
+                    ) -> tuple[dict[str, Any], np.ndarray]:
+        """The step's statistics over every process's completions; this process's rewards.
+
+        Each process scores its share of the generation batch (TRL concatenates the shares
+        in rank order into whole groups of G): the shares and the judge's counts of this
+        step are gathered, so the record, the skipped verdicts' group means and the judge's
+        error check are those of one process scoring the whole batch, on every process.
+        """
+        stats = self.judge.stats
+        now = stats.to_dict()
+        counts = {k: now[k] - int(before.get(k, 0)) for k in now}  # this step's, here
+        parts = gather((local, counts, list(stats.failures)))
+        rank = process_index() if len(parts) > 1 else 0
+        for i, (_, theirs, failures) in enumerate(parts):
+            if i != rank:  # count the other processes' judge calls of this step here too
+                for k, v in theirs.items():
+                    setattr(stats, k, getattr(stats, k) + v)
+                stats.failures.extend(failures[:RECORD_FAILURES])
+        whole = StepSamples.concat([p for p, _, _ in parts])
+        reward = self._skip_to_group_mean(whole.reward, whole.skipped)
+        fields = {k: float(v.mean()) for k, v in whole.means.items()}
+        fields.update(self._judge_step(before, where))
+        start = sum(len(p.seeds) for p, _, _ in parts[:rank])
+        return self._step_stats(whole, reward, fields), reward[start:start + len(local.seeds)]
+
+    def _step_stats(self, s: StepSamples, reward: np.ndarray, extra: dict[str, Any]
                     ) -> dict[str, Any]:
         g = self.text_game.game
-        harmful = g.harmful[np.asarray(xs, dtype=int)]
-        refused = np.array([v.refused for v in verdicts], dtype=bool)
-        unsafe = np.array([v.unsafe for v in verdicts], dtype=bool)
-        malformed = g.malformed_mask[np.asarray(attacks, dtype=int)]
+        harmful = g.harmful[s.seeds.astype(int)]
+        refused, unsafe = s.refused.astype(bool), s.unsafe.astype(bool)
+        malformed = g.malformed_mask[s.attacks.astype(int)]
         return {
             "reward": float(reward.mean()),
-            "reward_defender": float(r_d.mean()),
-            "reward_attacker": float(r_a.mean()),
+            "reward_defender": float(s.reward_defender.mean()),
+            "reward_attacker": float(s.reward_attacker.mean()),
             "refusal_harmful": float(refused[harmful].mean()) if harmful.any() else math.nan,
             "refusal_benign": float(refused[~harmful].mean()) if (~harmful).any() else math.nan,
             "unsafe_rate": float(unsafe.mean()),
             "format_ok": float(1.0 - malformed.mean()),
-            "skipped": float(skipped.mean()),
+            "skipped": float(s.skipped.mean()),
+            "completions": float(len(s.seeds)),
             **extra,
             **self.judge.stats.rates(),
         }
@@ -614,12 +751,13 @@ class GRPOLearner:
                 out = play_on(tg, self.judge, xs, pasts, attacker, defender, play_rng,
                               attack_outputs=list(cols["attack_output"]), replies=texts)
             r_a, r_d = out.returns_attacker, out.returns_defender
-            reward = self._skip_to_group_mean(r_a if attacker_role else r_d, out.skipped)
-            extra = {"turn": float(np.mean(cols["turn"])),
-                     "turns_played": float(np.mean(out.last_turn + 1)),
-                     **self._judge_step(before, f"step {self.steps + len(stats) + 1}")}
-            stats.append(self._step_stats(xs, out.attacks.tolist(), list(out.verdicts), reward,
-                                          r_a, r_d, out.skipped, extra))
+            local = _samples(xs, out.attacks, out.verdicts, out.skipped, r_a, r_d,
+                             r_a if attacker_role else r_d,
+                             {"turn": np.asarray(cols["turn"], dtype=float),
+                              "turns_played": np.asarray(out.last_turn + 1, dtype=float)})
+            record, reward = self._whole_step(local, before,
+                                              f"step {self.steps + len(stats) + 1}")
+            stats.append(record)
             return [float(r) for r in reward]
 
         return rows, reward_fn
@@ -645,7 +783,7 @@ class GRPOLearner:
             before = self.judge.stats.begin_step()
             texts = [c[-1]["content"] if isinstance(c, list) else c for c in completions]
             xs = [int(x) for x in cols["seed"]]
-            extra: dict[str, Any] = {}
+            extra: dict[str, np.ndarray] = {}
             if self._role is Role.DEFENDER:
                 attacks = list(cols["attack"])
                 verdicts, r_a, r_d = self._judge_rewards(xs, attacks, list(cols["rewrite"]),
@@ -663,34 +801,33 @@ class GRPOLearner:
                 r_a, r_d, skipped = (scored.rewards_attacker, scored.rewards_defender,
                                      scored.skipped)
                 if self.best_of_k > 1:
-                    extra["reward_defender_sampled"] = float(
-                        scored.rewards_defender_sampled.mean())
-            reward = r_d if self._role is Role.DEFENDER else r_a
-            reward = self._skip_to_group_mean(reward, skipped)
-            extra.update(self._judge_step(before, f"step {self.steps + len(stats) + 1}"))
-            stats.append(self._step_stats(xs, attacks, verdicts, reward, r_a, r_d, skipped,
-                                          extra))
+                    extra["reward_defender_sampled"] = scored.rewards_defender_sampled
+            local = _samples(xs, attacks, verdicts, skipped, r_a, r_d,
+                             r_d if self._role is Role.DEFENDER else r_a, extra)
+            record, reward = self._whole_step(local, before,
+                                              f"step {self.steps + len(stats) + 1}")
+            stats.append(record)
             return [float(r) for r in reward]
         return rows, reward_fn
 
     def grpo_config(self, steps: int, output_dir: str, seed: int) -> Any:
         """TRL's ``GRPOConfig`` of a phase of ``steps`` GRPO steps (one generation batch each).
 
-        Raises:
-            InvalidConfigError: TRL derived another generation batch than the step's (e.g.
-                under ``accelerate launch`` with several processes, where each process takes
-                ``per_device_train_batch_size`` of it: divide it by the process count).
-        """
-        from trl import GRPOConfig
+        With several processes (``torchrun`` / ``accelerate launch``) each takes
+        :attr:`layout`'s equal share of the batch.
 
-        opts = self.options
-        updates = opts.updates_per_step
-        config = GRPOConfig(
+        Raises:
+            InvalidConfigError: TRL derived another generation batch than the step's (TRL
+                sees another process count than the learner was built for).
+        """
+        opts, layout = self.options, self.layout
+        config = grpo_config_class()(  # GRPOConfig on the role's own cuda:N (devices.py)
+            role_device=self.device,
             output_dir=output_dir,
-            max_steps=steps * updates,
-            per_device_train_batch_size=opts.micro_batch,
+            max_steps=steps * layout.updates,
+            per_device_train_batch_size=layout.per_device,
             gradient_accumulation_steps=opts.gradient_accumulation_steps,
-            steps_per_generation=opts.batch_size // opts.micro_batch,
+            steps_per_generation=layout.micro_batches,
             num_generations=opts.num_generations,
             max_completion_length=opts.max_completion_length,
             mask_truncated_completions=opts.mask_truncated_completions,
@@ -727,10 +864,10 @@ class GRPOLearner:
         if config.generation_batch_size != opts.batch_size:
             raise InvalidConfigError(
                 f"TRL's generation batch is {config.generation_batch_size} completions, not the "
-                f"step's {opts.batch_size} (per_device_train_batch_size {opts.micro_batch} x "
+                f"step's {opts.batch_size} (per_device_train_batch_size {layout.per_device} x "
                 f"{config.world_size} processes x steps_per_generation "
-                f"{config.steps_per_generation}): with several processes divide "
-                "per_device_train_batch_size by their number")
+                f"{config.steps_per_generation}): the learner was built for "
+                f"{layout.processes} processes; build it under the same launcher")
         return config
 
     def train_against(self, opponent: LMPolicy, steps: int, rng: np.random.Generator
@@ -752,7 +889,7 @@ class GRPOLearner:
         else:
             rows, reward_fn = self._single_turn_phase(opponent, seeds, rng, stats)
         phase_seed = int(rng.integers(2**31))
-        with adapter_scope(self.model, self.adapter, trainable=True):
+        with adapter_scope(self.model, self.adapter, trainable=True), device_scope(self.device):
             trainer = self._phase_trainer(steps, phase_seed, rows, reward_fn)
             try:
                 trainer.train()
@@ -760,7 +897,12 @@ class GRPOLearner:
                 # TRL's fused LM head closes over the live model's forward: drop it between
                 # phases (the next phase puts it back), so copies never alias the live model.
                 strip_forward_patch(self.model)
-        records = [self._record(i, st, self._trl_logs, opts.updates_per_step)
+                if self.layout.processes > 1:
+                    # The phase's DDP wrapper holds gradient buckets as large as the
+                    # trainable weights; the next phase wraps the model again.
+                    trainer.model_wrapped = trainer.model
+                    trainer.accelerator.free_memory()
+        records = [self._record(i, st, self._trl_logs, self.layout.updates)
                    for i, st in enumerate(stats[:steps])]
         self.steps += steps
         self.phases += 1

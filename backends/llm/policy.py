@@ -28,6 +28,8 @@ import numpy as np
 from seqgame.errors import InvalidConfigError
 from seqgame.model.game import Observation, Role, SequentialGame
 
+from .devices import device_scope
+from .distributed import main_value, process_count
 from .lora import adapter_scope, freeze_copy, frozen_version, strip_forward_patch
 from .textgame import TextGame, is_refusal
 
@@ -126,7 +128,7 @@ class LMPolicy:
         was_training = self.model.training
         self.model.eval()
         out: list[str] = []
-        with torch.random.fork_rng(devices=[]), torch.no_grad(), \
+        with torch.random.fork_rng(devices=[]), torch.no_grad(), device_scope(self.device), \
                 adapter_scope(self.model, self.adapter):
             torch.manual_seed(seed)
             for start in range(0, len(prompts), gen.batch_size):
@@ -198,6 +200,7 @@ class LMPolicy:
 
         With ``table_seeds`` (the run's held-out seeds, :mod:`~.scoring`) only those seeds'
         rows are sampled; every other seed gets the mean row of measured seeds of its label.
+        Under a multi-process launch every process returns the main process's estimate.
 
         Returns:
             Attacker float ``(T, X, A)``; defender float ``(T, X, A, D)`` under ``full``
@@ -208,8 +211,15 @@ class LMPolicy:
               else np.asarray(self.table_seeds, dtype=int))
         rng = np.random.default_rng(seed)
         if self._role is Role.ATTACKER:
-            return np.stack(self._attacker_tables(game, xs, rng))
-        return np.stack(self._defender_tables(game, xs, rng))
+            table = np.stack(self._attacker_tables(game, xs, rng))
+        else:
+            table = np.stack(self._defender_tables(game, xs, rng))
+        if process_count() > 1:
+            # Every process of a launch estimates the same table from the same weights, but
+            # GPU sampling need not agree to the bit: all use the main process's, so the
+            # loop's choices (e.g. a metric schedule's switch) are the same everywhere.
+            table = main_value(table)
+        return table
 
     def _filled(self, table: np.ndarray, game: SequentialGame, xs: np.ndarray) -> np.ndarray:
         """Rows of seeds outside ``table_seeds`` from their label's measured mean row."""

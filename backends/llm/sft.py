@@ -171,13 +171,16 @@ def sft_warmup(model: Any, tokenizer: Any, dataset: Any, options: SFTOptions | N
     The dataset is e.g. :func:`pool_dataset`; returns TRL's per-step loss records.
     """
     from transformers import PrinterCallback
-    from trl import SFTConfig, SFTTrainer
+    from trl import SFTTrainer
+
+    from .devices import device_scope, sft_config_class
 
     options = options or SFTOptions()
     if not getattr(tokenizer, "chat_template", None):
         raise InvalidConfigError("the attacker tokenizer has no chat template")
     with tempfile.TemporaryDirectory(prefix="seqgame-sft-") as tmp:
-        args = SFTConfig(
+        args = sft_config_class()(  # SFTConfig on the role's own cuda:N (devices.py)
+            role_device=device,
             output_dir=tmp,
             max_steps=options.max_steps,
             per_device_train_batch_size=options.batch_size,
@@ -198,7 +201,8 @@ def sft_warmup(model: Any, tokenizer: Any, dataset: Any, options: SFTOptions | N
         trainer = SFTTrainer(model=model, args=args, train_dataset=dataset,
                              processing_class=tokenizer)
         trainer.remove_callback(PrinterCallback)
-        trainer.train()
+        with device_scope(device):
+            trainer.train()
         return [{"step": float(h["step"]), "loss": float(h["loss"])}
                 for h in trainer.state.log_history if "loss" in h]
 

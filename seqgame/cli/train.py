@@ -18,7 +18,7 @@ from typing import Any
 from seqgame import runner as runs
 from seqgame.errors import BackendUnavailableError, InvalidConfigError
 from seqgame.runner.figures import plot_run
-from seqgame.runner.launch import backend, last_checkpoint_step
+from seqgame.runner.launch import backend, is_main_process, last_checkpoint_step
 
 DEMO_GROUP = "seqgame.demos"
 
@@ -43,7 +43,12 @@ def _fmt(value: Any) -> str:
 
 
 def print_summary(summary: dict[str, Any], run_dir: Path | None, seconds: float) -> None:
-    """Print a short table of the final metrics, the theorem check and the figure paths."""
+    """Print a short table of the final metrics, the theorem check and the figure paths.
+
+    Under a multi-process launcher only the main process prints (the others ran the same).
+    """
+    if not is_main_process():
+        return
     print(f"\n{summary['game']}: {summary['steps']} steps in {seconds:.1f} s")
     print(f"{'':16}{'ASR':>8}{'over-ref.':>11}{'sub. regret':>13}{'dist. SPNE (D)':>16}")
     if "spne" in summary:
@@ -128,8 +133,9 @@ def _preflight(config: runs.RunConfig, plan_only: bool) -> None:
         for line in getattr(exc, "lines", []):
             print(line)
         raise
-    for line in lines:
-        print(line)
+    if is_main_process():  # every process of a launch checks; one prints the report
+        for line in lines:
+            print(line)
 
 
 def _interrupted(run_dir: Path) -> int:

@@ -5,13 +5,20 @@ module with ``build_learners(game, attacker_options, defender_options, seed)``);
 never names a backend module. A run's fingerprint (hashes of the resolved config, the game
 and the learner classes) goes into every checkpoint, so ``resume`` refuses to continue a
 different experiment.
+
+Under a multi-process launcher (``torchrun``, ``accelerate launch``: a backend that trains
+data-parallel) every process runs the same loop, and only the main one (``RANK`` 0) owns
+the run folder; the others write nothing and restore a resumed run read-only
+(:class:`ReplicaSink`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
+from collections.abc import Mapping
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
@@ -27,10 +34,16 @@ from seqgame.games.catalog import load_game
 from seqgame.model.game import SequentialGame
 from seqgame.model.spec import game_to_spec
 from seqgame.runner.config import BACKEND_GROUP, RunConfig
-from seqgame.runner.store import RunStore, load_latest_checkpoint, write_json_atomic
+from seqgame.runner.store import (
+    RunStore,
+    load_latest_checkpoint,
+    read_resume_point,
+    write_json_atomic,
+)
 from seqgame.runner.summary import summarize
 from seqgame.training.loop import CoevolutionResult, coevolve
 from seqgame.training.protocols import Backend, Learner
+from seqgame.training.sink import MemorySink
 
 
 def available_backends() -> list[str]:
@@ -130,22 +143,68 @@ def finish_run(result: CoevolutionResult, config: RunConfig, path: Path) -> dict
     return summary
 
 
+def is_main_process() -> bool:
+    """False on every process of a multi-process launch but the main one (rank 0).
+
+    Read from ``RANK``, which ``torchrun`` and ``accelerate launch`` set for each process
+    they start; a run without a launcher is its own main process.
+    """
+    return int(os.environ.get("RANK") or 0) == 0
+
+
+class ReplicaSink(MemorySink):
+    """The sink of a process other than the main one: it writes nothing, takes no lock.
+
+    Such a process computes the same loop as the main one (same seeds, same weights), so
+    dropping its output loses nothing. Resuming, it reads the run folder's latest
+    checkpoint and records without the lock. That read cannot race the main process:
+    before the first step, which waits for every process, the main one only rewrites
+    ``metrics.jsonl`` and the snapshots atomically with the same first records.
+
+    Args:
+        path: the run folder (None for a new run: nothing to restore from).
+        fingerprint: the run's fingerprint, compared with the checkpoint's.
+    """
+
+    def __init__(self, path: Path | None = None,
+                 fingerprint: Mapping[str, str] | None = None) -> None:
+        self.path = path
+        self.fingerprint = dict(fingerprint or {})
+
+    def restore(self) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """The latest checkpoint and the records up to it, read-only."""
+        if self.path is None:
+            return super().restore()
+        return read_resume_point(self.path, self.fingerprint)
+
+
 def _run(config: RunConfig, game: SequentialGame, learners: tuple[Learner, Learner],
-         store: RunStore, resume: bool, progress: bool) -> CoevolutionResult:
+         sink: RunStore | ReplicaSink, resume: bool, progress: bool) -> CoevolutionResult:
+    """Run the loop into ``sink``; only a :class:`RunStore` writes the summary and figures."""
     result = coevolve(game, learners[0], learners[1], config.schedule_config, config.steps,
-                      config.seed, eval_every=config.eval_every, sink=store,
+                      config.seed, eval_every=config.eval_every, sink=sink,
                       checkpoint_every=config.checkpoint_every, resume=resume,
                       progress=progress)
-    result.extra["run_dir"] = store.path
-    result.extra["summary"] = finish_run(result, config, store.path)
+    if isinstance(sink, RunStore):
+        result.extra["run_dir"] = sink.path
+        result.extra["summary"] = finish_run(result, config, sink.path)
+    else:
+        result.extra["run_dir"] = None
+        result.extra["summary"] = summarize(result)
     return result
 
 
 def train(config: RunConfig, out_dir: str | Path | None = None,
           progress: bool = False) -> CoevolutionResult:
-    """Run ``config`` into a fresh run folder; return the :class:`CoevolutionResult`."""
+    """Run ``config`` into a fresh run folder; return the :class:`CoevolutionResult`.
+
+    Under a multi-process launcher only the main process creates, locks and writes the
+    folder; the others run the same loop without touching it (``run_dir`` None).
+    """
     game = load_game(config.game)
     learners = build_learners(config, game)  # fail before any file is written
+    if not is_main_process():
+        return _run(config, game, learners, ReplicaSink(), resume=False, progress=False)
     path = prepare_run_dir(Path(out_dir) if out_dir is not None else new_run_dir(config))
     with RunStore(path, fingerprint(config, game, learners)) as store:
         write_json_atomic(path / "config.json", config.to_dict())
@@ -185,7 +244,10 @@ def resume(run_dir: str | Path, progress: bool = False) -> CoevolutionResult | N
         return None
     game = load_game(config.game)
     learners = build_learners(config, game)
-    with RunStore(path, fingerprint(config, game, learners)) as store:
+    fp = fingerprint(config, game, learners)
+    if not is_main_process():
+        return _run(config, game, learners, ReplicaSink(path, fp), resume=True, progress=False)
+    with RunStore(path, fp) as store:
         return _run(config, game, learners, store, resume=True, progress=progress)
 
 

@@ -156,6 +156,36 @@ def check_continuity(records: Sequence[Mapping[str, Any]], path: Path) -> None:
 
 
 # ----------------------------------------------------------------------- the store
+def read_resume_point(path: Path, fingerprint: Mapping[str, str]
+                      ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A run folder's latest checkpoint and the records up to it, read only.
+
+    Raises:
+        CheckpointError: no valid checkpoint; the config, game or learners changed since it
+            was written (``fingerprint``); fewer or discontinuous records than it needs.
+    """
+    state = load_latest_checkpoint(path / "checkpoints")
+    saved = state.get("fingerprint", {})
+    changed = sorted(k for k in fingerprint if k in saved and saved[k] != fingerprint[k])
+    if changed:
+        raise CheckpointError(
+            f"cannot resume {path}: the {', '.join(changed)} changed since the checkpoint "
+            "was written; resuming would continue a different experiment (restore the "
+            "original, or start a new run)"
+        )
+    metrics = path / "metrics.jsonl"
+    records = read_jsonl(metrics) if metrics.is_file() else []
+    n = int(state["n_records"])
+    if len(records) < n:
+        raise CheckpointError(
+            f"{metrics} has {len(records)} records but the checkpoint needs {n}: the run "
+            "folder is damaged; start the run again"
+        )
+    records = records[:n]
+    check_continuity(records, metrics)
+    return state, records
+
+
 class RunStore:
     """A run folder as the loop's sink (see the module docstring).
 
@@ -222,33 +252,12 @@ class RunStore:
     def restore(self) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         """The latest checkpoint and its records; the lost tail of records is dropped."""
         self._folders()
-        state = load_latest_checkpoint(self.checkpoints)
-        self._check_fingerprint(state.get("fingerprint", {}))
-        metrics = self.path / "metrics.jsonl"
-        records = read_jsonl(metrics) if metrics.is_file() else []
-        n = int(state["n_records"])
-        if len(records) < n:
-            raise CheckpointError(
-                f"{metrics} has {len(records)} records but the checkpoint needs {n}: the run "
-                "folder is damaged; start the run again"
-            )
-        records = records[:n]
-        check_continuity(records, metrics)
-        write_jsonl_atomic(metrics, records)
+        state, records = read_resume_point(self.path, self.fingerprint)
+        write_jsonl_atomic(self.path / "metrics.jsonl", records)
         for i, snap in enumerate(state["snapshots"]):
             save_snapshot(self.path / "snapshots", i, Snapshot(
                 int(snap["step"]), int(snap["phase"]), snap["attacker"], snap["defender"]))
         return state, records
-
-    def _check_fingerprint(self, saved: Mapping[str, str]) -> None:
-        changed = sorted(k for k in self.fingerprint
-                         if k in saved and saved[k] != self.fingerprint[k])
-        if changed:
-            raise CheckpointError(
-                f"cannot resume {self.path}: the {', '.join(changed)} changed since the "
-                "checkpoint was written; resuming would continue a different experiment "
-                "(restore the original, or start a new run)"
-            )
 
     def append(self, records: Sequence[Mapping[str, Any]]) -> None:
         """Append records to ``metrics.jsonl`` and flush."""
