@@ -36,6 +36,7 @@ from typing import Any
 
 from seqgame.errors import InvalidConfigError
 
+from .distributed import process_count
 from .format import format_attack
 from .textgame import ATTACKER_SYSTEM, COMPLY_TEXT, REFUSE_TEXT, TextGame
 
@@ -162,6 +163,11 @@ class SFTOptions:
         for name in ("max_steps", "batch_size", "max_length"):
             if getattr(self, name) < 1:
                 raise InvalidConfigError(f"sft.{name} = {getattr(self, name)!r}: use >= 1")
+        processes = process_count()
+        if self.batch_size % processes:
+            raise InvalidConfigError(
+                f"sft.batch_size = {self.batch_size}: a step's examples are shared by the "
+                f"launch's {processes} processes; use a multiple of {processes}")
 
 
 def sft_warmup(model: Any, tokenizer: Any, dataset: Any, options: SFTOptions | None = None,
@@ -169,6 +175,8 @@ def sft_warmup(model: Any, tokenizer: Any, dataset: Any, options: SFTOptions | N
     """Fine-tune ``model`` in place on a prompt–completion dataset.
 
     The dataset is e.g. :func:`pool_dataset`; returns TRL's per-step loss records.
+    ``options.batch_size`` examples make one step: under a launcher with P processes each
+    takes ``batch_size / P`` of them (DDP averages the gradients), as one process would.
     """
     from transformers import PrinterCallback
     from trl import SFTTrainer
@@ -178,12 +186,13 @@ def sft_warmup(model: Any, tokenizer: Any, dataset: Any, options: SFTOptions | N
     options = options or SFTOptions()
     if not getattr(tokenizer, "chat_template", None):
         raise InvalidConfigError("the attacker tokenizer has no chat template")
+    processes = process_count()  # under a launcher each process takes a share of a step
     with tempfile.TemporaryDirectory(prefix="seqgame-sft-") as tmp:
         args = sft_config_class()(  # SFTConfig on the role's own cuda:N (devices.py)
             role_device=device,
             output_dir=tmp,
             max_steps=options.max_steps,
-            per_device_train_batch_size=options.batch_size,
+            per_device_train_batch_size=options.batch_size // processes,
             learning_rate=options.learning_rate,
             lr_scheduler_type="constant",
             max_length=options.max_length,

@@ -67,3 +67,14 @@ def test_phase_1_sft_takes_its_role_device_the_same_way(tmp_path, two_gpus):
                                 role_device="cuda:1")
     assert str(config.device) == "cuda:1" and config.n_gpu == 1
     assert type(config).__name__ == "SFTConfigOnRoleDevice"
+
+
+def test_sft_batch_is_shared_by_the_launchs_processes(monkeypatch):
+    from seqgame.backends.llm.sft import SFTOptions
+    from seqgame.errors import InvalidConfigError
+
+    monkeypatch.setenv("WORLD_SIZE", "3")
+    with pytest.raises(InvalidConfigError, match=r"sft\.batch_size = 8: .* 3 processes; use a "
+                       r"multiple of 3"):
+        SFTOptions(batch_size=8)
+    assert SFTOptions(batch_size=6).batch_size == 6
