@@ -245,7 +245,7 @@ class GRPOOptions:
             raise InvalidConfigError(f"weight_decay = {self.weight_decay!r}: use >= 0")
         self._check_vllm()
         self.generation()  # validates top_k, top_p and repetition_penalty
-        self.updates_per_step  # noqa: B018 (validates the micro-batching)
+        self.layout()  # validates the micro-batching (of one process; the learner rechecks)
 
     def _check_vllm(self) -> None:
         """Validate the vLLM engine's and server's options."""
@@ -287,16 +287,6 @@ class GRPOOptions:
                                  temperature=self.temperature, top_k=self.top_k,
                                  top_p=self.top_p, batch_size=batch_size,
                                  repetition_penalty=self.repetition_penalty)
-
-    @property
-    def micro_batch(self) -> int:
-        """Completions per forward/backward pass of a one-process run."""
-        return self.layout().per_device
-
-    @property
-    def updates_per_step(self) -> int:
-        """Optimizer updates per GRPO step of a one-process run; validates the sizes."""
-        return self.layout().updates
 
     def layout(self, processes: int = 1) -> BatchLayout:
         """How ``processes`` data-parallel processes split one step's generation batch.
@@ -650,9 +640,8 @@ class GRPOLearner:
     def _step_stats(self, s: StepSamples, reward: np.ndarray, extra: dict[str, Any]
                     ) -> dict[str, Any]:
         g = self.text_game.game
-        harmful = g.harmful[s.seeds.astype(int)]
-        refused, unsafe = s.refused.astype(bool), s.unsafe.astype(bool)
-        malformed = g.malformed_mask[s.attacks.astype(int)]
+        harmful, refused, unsafe = g.harmful[s.seeds], s.refused, s.unsafe
+        malformed = g.malformed_mask[s.attacks]
         return {
             "reward": float(reward.mean()),
             "reward_defender": float(s.reward_defender.mean()),

@@ -275,7 +275,7 @@ def test_accumulated_gradients_equal_the_full_batch_gradient(text_game, tiny_dir
 def test_micro_batching_rules():
     ok = GRPOOptions(prompts_per_step=4, num_generations=4, per_device_train_batch_size=4,
                      gradient_accumulation_steps=2)
-    assert ok.updates_per_step == 2 and ok.micro_batch == 4
+    assert ok.layout().updates == 2 and ok.layout().per_device == 4
     with pytest.raises(InvalidConfigError, match="per_device_train_batch_size = 3: it must"):
         GRPOOptions(prompts_per_step=4, num_generations=4, per_device_train_batch_size=3)
     with pytest.raises(InvalidConfigError, match="gradient_accumulation_steps = 3"):
