@@ -29,7 +29,7 @@ from seqgame.errors import InvalidConfigError
 from seqgame.model.game import Observation, Role, SequentialGame
 
 from .devices import device_scope
-from .distributed import main_value, process_count
+from .distributed import main_value
 from .lora import adapter_scope, freeze_copy, frozen_version, strip_forward_patch
 from .textgame import TextGame, is_refusal
 
@@ -214,12 +214,10 @@ class LMPolicy:
             table = np.stack(self._attacker_tables(game, xs, rng))
         else:
             table = np.stack(self._defender_tables(game, xs, rng))
-        if process_count() > 1:
-            # Every process of a launch estimates the same table from the same weights, but
-            # GPU sampling need not agree to the bit: all use the main process's, so the
-            # loop's choices (e.g. a metric schedule's switch) are the same everywhere.
-            table = main_value(table)
-        return table
+        # Every process of a launch estimates the same table from the same weights, but GPU
+        # sampling need not agree to the bit: all use the main process's (one process: its
+        # own), so the loop's choices (e.g. a metric schedule's switch) agree everywhere.
+        return main_value(table)
 
     def _filled(self, table: np.ndarray, game: SequentialGame, xs: np.ndarray) -> np.ndarray:
         """Rows of seeds outside ``table_seeds`` from their label's measured mean row."""
